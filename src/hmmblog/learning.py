@@ -1,0 +1,385 @@
+"""Learning HMM parameters from data with Pyro: MAP estimates by stochastic variational inference.
+
+Shared machinery first (`MAPFit`, `fit_map`): any learner supplies a Pyro model whose global
+parameters are sample sites with priors, and gets back the MAP estimate found by SVI with an
+`AutoDelta` guide (initialised by a draw from the prior), `Adam`, per-step losses, optional
+restarts (the lowest final loss wins) and an optional convergence rule. Then the learners.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import pyro
+import pyro.distributions as dist
+import torch
+from pyro import poutine
+from pyro.infer import ELBO, SVI, Trace_ELBO, TraceEnum_ELBO
+from pyro.infer.autoguide import AutoDelta, init_to_sample, init_to_value
+from pyro.optim import Adam
+
+from hmmblog.emissions import gaussian_log_lik
+from hmmblog.inference import log_likelihood
+
+
+@dataclass(frozen=True)
+class MAPFit:
+    """Result of `fit_map`: MAP estimates by site name (constrained space), the loss
+    (-log p(x, θ)) recorded at every SVI step of the kept restart, and how the run ended."""
+
+    params: dict[str, torch.Tensor]
+    losses: list[float]
+    converged: bool
+    restart: int
+    final_losses: list[float]
+
+
+def _check_schedule(steps: int, lr: float, restarts: int, tol: float | None, check_every: int):
+    if not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps: expected a positive int, got {steps!r}")
+    if not lr > 0:
+        raise ValueError(f"lr: expected a positive learning rate, got {lr!r}")
+    if not isinstance(restarts, int) or restarts < 1:
+        raise ValueError(f"restarts: expected a positive int, got {restarts!r}")
+    if tol is not None and not tol > 0:
+        raise ValueError(f"tol: expected None or a positive float, got {tol!r}")
+    if not isinstance(check_every, int) or check_every < 1:
+        raise ValueError(f"check_every: expected a positive int, got {check_every!r}")
+
+
+def fit_map(
+    model: Callable[..., None],
+    *args: object,
+    steps: int = 400,
+    lr: float = 0.05,
+    seed: int = 0,
+    restarts: int = 1,
+    tol: float | None = None,
+    check_every: int = 50,
+    elbo: ELBO | None = None,
+    expose: Sequence[str] | None = None,
+    init_loc_fn: Callable[[dict], torch.Tensor] = init_to_sample,
+) -> MAPFit:
+    """MAP estimate of the latent sites of `model(*args)` by SVI with an AutoDelta guide.
+
+    Restart r runs `pyro.clear_param_store(); pyro.set_rng_seed(seed + r)`, initialises every
+    guided site with a draw from its prior (`init_to_sample`, in the order the model runs its
+    sample sites) and takes up to `steps` Adam(lr) steps on the ELBO (default `Trace_ELBO()`),
+    which for a point-mass guide is -log p(x, θ). The restart with the lowest final loss is kept.
+    Convergence rule (only if `tol` is given): every `check_every` steps, stop once no
+    estimate moved by more than `tol` (max abs change, constrained space) since the last check.
+    `expose` restricts the guide to the named sites (e.g. hide enumerated discrete states).
+    `init_loc_fn` replaces the prior draw as the initialisation (e.g. `init_to_value`).
+    """
+    _check_schedule(steps, lr, restarts, tol, check_every)
+    elbo = Trace_ELBO() if elbo is None else elbo
+    guided = model if expose is None else poutine.block(model, expose=list(expose))
+    best: MAPFit | None = None
+    final_losses: list[float] = []
+    for restart in range(restarts):
+        pyro.clear_param_store()
+        pyro.set_rng_seed(seed + restart)
+        guide = AutoDelta(guided, init_loc_fn=init_loc_fn)
+        svi = SVI(model, guide, Adam({"lr": lr}), elbo)
+        losses: list[float] = []
+        previous: dict[str, torch.Tensor] | None = None
+        converged = False
+        for step in range(1, steps + 1):
+            losses.append(float(svi.step(*args)))
+            if tol is not None and step % check_every == 0:
+                current = {k: v.detach().clone() for k, v in guide.median(*args).items()}
+                if previous is not None and all(
+                    (current[k] - previous[k]).abs().max() <= tol for k in current
+                ):
+                    converged = True
+                    break
+                previous = current
+        final_losses.append(losses[-1])
+        if best is None or losses[-1] < best.losses[-1]:
+            params = {k: v.detach().clone() for k, v in guide.median(*args).items()}
+            best = MAPFit(params, losses, converged, restart, [])
+    assert best is not None
+    return MAPFit(best.params, best.losses, best.converged, best.restart, final_losses)
+
+
+# ---------------------------------------------------------------------------------------------
+# Discrete emissions: K hidden states, M symbols.
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DiscreteFit:
+    """A learned discrete HMM: `initial [..., K]`, `transition [..., K, K]`, `emission [..., K, M]`
+    (probabilities; leading dims = the batch of datasets), the loss at every SVI step, whether
+    the convergence rule fired, and the final loss of every restart."""
+
+    initial: torch.Tensor
+    transition: torch.Tensor
+    emission: torch.Tensor
+    losses: list[float]
+    converged: bool
+    final_losses: list[float]
+
+
+def _check_sequences(sequences: torch.Tensor, K: int, M: int) -> torch.Tensor:
+    for name, value in (("K", K), ("M", M)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}: expected a positive int, got {value!r}")
+    sequences = torch.as_tensor(sequences)
+    if sequences.dim() < 2 or sequences.dtype.is_floating_point or sequences.dtype == torch.bool:
+        raise ValueError(
+            "sequences: expected an integer tensor [..., N, T] of symbols, "
+            f"got dtype {sequences.dtype} and shape {tuple(sequences.shape)}"
+        )
+    if sequences.numel() == 0:
+        raise ValueError(
+            f"sequences: expected at least one symbol, got shape {tuple(sequences.shape)}"
+        )
+    lo, hi = int(sequences.min()), int(sequences.max())
+    if lo < 0 or hi >= M:
+        raise ValueError(f"sequences: expected symbols in 0..{M - 1}, got values in {lo}..{hi}")
+    return sequences.long()
+
+
+def discrete_model_enumerated(sequences: torch.Tensor, K: int, M: int) -> None:
+    """The original's literal generative story, one site per day, states enumerated by Pyro:
+    π ~ Dir(1), A_i ~ Dir(1), B_i ~ Dir(1); z_1 ~ π, z_t ~ A[z_{t-1}], x_t ~ B[z_t].
+    `sequences [N, T]`; Python loop over time, so it is slow (use `discrete_model`)."""
+    N, T = sequences.shape
+    pi = pyro.sample("pi", dist.Dirichlet(torch.ones(K)))
+    A = pyro.sample("A", dist.Dirichlet(torch.ones(K, K)).to_event(1))
+    B = pyro.sample("B", dist.Dirichlet(torch.ones(K, M)).to_event(1))
+    with pyro.plate("sequences", N):
+        z = None
+        for t in pyro.markov(range(T)):
+            probs = pi if z is None else A[z]
+            z = pyro.sample(f"z_{t}", dist.Categorical(probs), infer={"enumerate": "parallel"})
+            pyro.sample(f"x_{t}", dist.Categorical(B[z]), obs=sequences[:, t])
+
+
+def discrete_model(sequences: torch.Tensor, K: int, M: int) -> None:
+    """The same story with the states summed out by the forward algorithm over the whole
+    sequence (`DiscreteHMM`): same sites, same priors, p(x | π, A, B) computed exactly.
+    `sequences [..., N, T]`; leading dims are independent datasets, each with its own π, A, B."""
+    batch = sequences.shape[:-2]
+    N = sequences.shape[-2]
+    nb = len(batch)
+    pi = pyro.sample("pi", dist.Dirichlet(torch.ones(*batch, K)).to_event(nb))
+    A = pyro.sample("A", dist.Dirichlet(torch.ones(*batch, K, K)).to_event(nb + 1))
+    B = pyro.sample("B", dist.Dirichlet(torch.ones(*batch, K, M)).to_event(nb + 1))
+    T = sequences.shape[-1]
+    # DiscreteHMM starts from a state z_0 *before* the first observation, so step 0 gets a
+    # transition matrix whose every row is π (then z_1 ~ π whatever z_0 was), steps 1.. get A.
+    first = pi.log().unsqueeze(-2).expand(*batch, K, K).unsqueeze(-3)
+    rest = A.log().unsqueeze(-3).expand(*batch, T - 1, K, K)
+    hmm = dist.DiscreteHMM(
+        initial_logits=torch.zeros(K),  # irrelevant: every row of step 0 is π
+        transition_logits=torch.cat([first, rest], dim=-3).unsqueeze(-4),  # [..., 1, T, K, K]
+        observation_dist=dist.Categorical(probs=B.unsqueeze(-3)),  # batch [..., 1, K]
+    )
+    with contextlib.ExitStack() as stack:
+        for i, size in enumerate(batch):
+            stack.enter_context(pyro.plate(f"datasets_{i}", size, dim=i - nb - 1))
+        stack.enter_context(pyro.plate("sequences", N, dim=-1))
+        pyro.sample("x", hmm, obs=sequences)
+
+
+def learn_discrete(
+    sequences: torch.Tensor,
+    K: int,
+    M: int,
+    steps: int = 400,
+    lr: float = 0.05,
+    seed: int = 0,
+    *,
+    restarts: int = 1,
+    tol: float | None = None,
+    check_every: int = 50,
+    enumerate_states: bool = False,
+) -> DiscreteFit:
+    """MAP estimate of (π, A, B) of a K-state, M-symbol HMM from `sequences [..., N, T]`.
+
+    Defaults are the original's recipe (seed 0, AutoDelta + init_to_sample, Adam(0.05),
+    400 steps); the loss is the exact marginal likelihood vectorised over time
+    (`discrete_model`), or the original's enumerated model if `enumerate_states=True`.
+    Leading dims of `sequences` are independent datasets fitted side by side (Adam is
+    elementwise, so this equals separate fits). See `fit_map` for restarts and `tol`.
+    """
+    sequences = _check_sequences(sequences, K, M)
+    if enumerate_states:
+        if sequences.dim() != 2:
+            raise ValueError(
+                "sequences: the enumerated model takes one dataset [N, T], "
+                f"got shape {tuple(sequences.shape)}"
+            )
+        model, elbo = discrete_model_enumerated, TraceEnum_ELBO(max_plate_nesting=1)
+    else:
+        model, elbo = discrete_model, Trace_ELBO(max_plate_nesting=sequences.dim() - 1)
+    fit = fit_map(
+        model, sequences, K, M,
+        steps=steps, lr=lr, seed=seed, restarts=restarts, tol=tol, check_every=check_every,
+        elbo=elbo, expose=["pi", "A", "B"],
+    )
+    p = fit.params
+    return DiscreteFit(p["pi"], p["A"], p["B"], fit.losses, fit.converged, fit.final_losses)
+
+
+# ---------------------------------------------------------------------------------------------
+# Gaussian emissions: K hidden states, one real number per step.
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GaussianFit:
+    """A learned Gaussian-emission HMM: `initial [K]`, `transition [K, K]`, per-state `loc [K]`
+    and `scale [K]` (in the units of the data), the loss at every SVI step of the kept restart,
+    whether the convergence rule fired, which restart was kept and every restart's final loss."""
+
+    initial: torch.Tensor
+    transition: torch.Tensor
+    loc: torch.Tensor
+    scale: torch.Tensor
+    losses: list[float]
+    converged: bool
+    restart: int
+    final_losses: list[float]
+
+
+def _check_real_sequences(observations: torch.Tensor, K: int) -> torch.Tensor:
+    if not isinstance(K, int) or K < 1:
+        raise ValueError(f"K: expected a positive int, got {K!r}")
+    observations = torch.as_tensor(observations)
+    if observations.dim() != 2 or not observations.is_floating_point():
+        raise ValueError(
+            "observations: expected a floating tensor [N, T] (N sequences of T real values), "
+            f"got dtype {observations.dtype} and shape {tuple(observations.shape)}"
+        )
+    if observations.numel() < 2 or not torch.isfinite(observations).all():
+        raise ValueError(
+            "observations: expected at least two finite values, "
+            f"got shape {tuple(observations.shape)} with NaN/inf or too few values"
+        )
+    return observations
+
+
+def _gaussian_priors(
+    observations: torch.Tensor, K: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """π ~ Dir(1), A_i ~ Dir(1), μ_k ~ N(mean(y), 3·std(y)), σ_k ~ LogNormal(0, 1): the sample
+    sites `pi`, `A`, `locs`, `scales`, in this order (it fixes what `init_to_sample` draws)."""
+    ones = observations.new_ones(K)
+    pi = pyro.sample("pi", dist.Dirichlet(ones))
+    with pyro.plate("states", K):
+        A = pyro.sample("A", dist.Dirichlet(ones))
+        locs = pyro.sample("locs", dist.Normal(observations.mean(), 3 * observations.std()))
+        scales = pyro.sample("scales", dist.LogNormal(ones.new_zeros(()), ones.new_ones(())))
+    return pi, A, locs, scales
+
+
+def gaussian_model_enumerated(observations: torch.Tensor, K: int) -> None:
+    """The original's literal story, one site per step, states enumerated by Pyro:
+    z_1 ~ π, z_t ~ A[z_{t-1}], y_t ~ N(μ_{z_t}, σ_{z_t}), priors as in `_gaussian_priors`.
+    `observations [N, T]`; Python loop over time, so it is slow (use `gaussian_model`)."""
+    N, T = observations.shape
+    pi, A, locs, scales = _gaussian_priors(observations, K)
+    with pyro.plate("sequences", N):
+        z = None
+        for t in pyro.markov(range(T)):
+            probs = pi if z is None else A[z]
+            z = pyro.sample(f"z_{t}", dist.Categorical(probs), infer={"enumerate": "parallel"})
+            pyro.sample(f"y_{t}", dist.Normal(locs[z], scales[z]), obs=observations[:, t])
+
+
+def gaussian_model(observations: torch.Tensor, K: int) -> None:
+    """The same story with the states summed out by the inference core:
+    log p(y | π, A, μ, σ) = Σ_n log_likelihood(π, A, log N(y_n,t; μ_k, σ_k)), one factor."""
+    pi, A, locs, scales = _gaussian_priors(observations, K)
+    log_lik = gaussian_log_lik(locs, scales, observations)  # [N, T, K]
+    pyro.factor("y", log_likelihood(pi, A, log_lik).sum())
+
+
+def kmeans_init(
+    observations: torch.Tensor, K: int, iters: int = 100
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A deterministic, data-driven starting point for the emissions: 1-D k-means (Lloyd's
+    algorithm) started at the quantiles (k + ½)/K of all values; returns the sorted cluster
+    means `[K]` and within-cluster standard deviations `[K]`."""
+    y = _check_real_sequences(observations, K).reshape(-1)
+    centers = torch.quantile(y, (torch.arange(K, dtype=y.dtype) + 0.5) / K)
+    for _ in range(iters):
+        labels = (y.unsqueeze(-1) - centers).abs().argmin(-1)
+        counts = torch.bincount(labels, minlength=K).to(y.dtype)
+        sums = torch.zeros(K, dtype=y.dtype).index_add_(0, labels, y)
+        moved = torch.where(counts > 0, sums / counts.clamp_min(1), centers)
+        if torch.equal(moved, centers):
+            break
+        centers = moved
+    labels = (y.unsqueeze(-1) - centers).abs().argmin(-1)
+    counts = torch.bincount(labels, minlength=K).to(y.dtype)
+    sq = torch.zeros(K, dtype=y.dtype).index_add_(0, labels, (y - centers[labels]) ** 2)
+    floor = 1e-3 * y.std()  # a cluster of one value (or none) still needs a positive scale
+    spread = torch.where(counts > 1, (sq / (counts - 1).clamp_min(1)).sqrt(), y.std())
+    order = centers.argsort()
+    return centers[order], spread[order].clamp_min(floor)
+
+
+def learn_gaussian(
+    observations: torch.Tensor,
+    K: int,
+    steps: int = 250,
+    lr: float = 0.05,
+    seed: int = 0,
+    restarts: int = 1,
+    *,
+    init: str = "prior",
+    standardize: bool = False,
+    tol: float | None = None,
+    check_every: int = 50,
+    enumerate_states: bool = False,
+) -> GaussianFit:
+    """MAP estimate of (π, A, μ, σ) of a K-state Gaussian-emission HMM from `observations [N, T]`.
+
+    Defaults are the original's recipe: every site initialised by a draw from its prior
+    (`init="prior"`), Adam(0.05), 250 steps, restart r seeded with `seed + r`, lowest final
+    loss kept. `init="kmeans"` starts μ and σ at `kmeans_init` of the data instead (π and A
+    still drawn from the prior), which removes the local optima where two states share one
+    cluster. `standardize=True` fits (y - mean)/std and maps μ, σ back to data units (Adam's
+    step is in data units, so use it when the data are far from unit scale; the priors then
+    act on the standardised values). The loss is the exact marginal likelihood from the core
+    (`gaussian_model`), or the original's enumerated model if `enumerate_states=True`.
+    """
+    y = _check_real_sequences(observations, K)
+    if init not in ("prior", "kmeans"):
+        raise ValueError(f"init: expected 'prior' or 'kmeans', got {init!r}")
+    center = y.mean() if standardize else y.new_zeros(())
+    spread = y.std() if standardize else y.new_ones(())
+    if not spread > 0:
+        raise ValueError("observations: all values are equal, nothing to learn")
+    y_fit = (y - center) / spread
+    init_loc_fn: Callable[[dict], torch.Tensor] = init_to_sample
+    if init == "kmeans":
+        loc0, scale0 = kmeans_init(y_fit, K)
+        start = {"locs": loc0, "scales": scale0}
+        init_loc_fn = init_to_value(values=start, fallback=init_to_sample)
+    if enumerate_states:
+        model, elbo = gaussian_model_enumerated, TraceEnum_ELBO(max_plate_nesting=1)
+    else:
+        model, elbo = gaussian_model, Trace_ELBO(max_plate_nesting=1)
+    fit = fit_map(
+        model, y_fit, K,
+        steps=steps, lr=lr, seed=seed, restarts=restarts, tol=tol, check_every=check_every,
+        elbo=elbo, expose=["pi", "A", "locs", "scales"], init_loc_fn=init_loc_fn,
+    )
+    p = fit.params
+    return GaussianFit(
+        initial=p["pi"],
+        transition=p["A"],
+        loc=center + spread * p["locs"],
+        scale=spread * p["scales"],
+        losses=fit.losses,
+        converged=fit.converged,
+        restart=fit.restart,
+        final_losses=fit.final_losses,
+    )
