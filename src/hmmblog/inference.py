@@ -1,0 +1,374 @@
+"""Exact inference for hidden Markov models, in log space, emission-agnostic.
+
+Every function takes the same three things:
+
+* ``initial``    ``[K]``          π_k = p(z_1 = k)
+* ``transition`` ``[K, K]``       A_ij = p(z_{t+1} = j | z_t = i)  (row = today, column = tomorrow)
+* ``log_lik``    ``[..., T, K]``  log p(x_t | z_t = k), from *any* emission model
+
+and is batched over the leading dimensions ``...`` of ``log_lik`` (many sequences at once).
+
+How it is fast without giving up exactness: the recursions
+
+    α_t = (α_{t-1} A) ∘ p(x_t | ·)                  (forward, sum-product)
+    δ_t = max_i (δ_{t-1}(i) + log A_i·) + ℓ_t       (Viterbi, max-plus)
+
+are products of K x K matrices in a semiring, and matrix products are associative. So time
+is cut into B blocks of L steps: every block first computes its own transfer matrix (the
+recursion started from each of the K states at once, all blocks in parallel), a parallel scan
+over the B block matrices gives the message entering each block, and a second pass runs the
+ordinary vector recursion inside all blocks at once. That is ~2L batched tensor operations
+instead of T Python steps (Särkkä & García-Fernández, 2021, do the same with a scan over
+single steps). Messages are rescaled every step, so T = 10⁶ neither underflows nor overflows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import NamedTuple
+
+import torch
+
+__all__ = [
+    "ViterbiResult",
+    "associative_scan",
+    "check_log_lik",
+    "check_parameters",
+    "log_likelihood",
+    "posterior",
+    "viterbi",
+]
+
+
+class ViterbiResult(NamedTuple):
+    """The most probable state path ``[..., T]`` (int64) and log p(path, x) ``[...]``."""
+
+    path: torch.Tensor
+    log_joint: torch.Tensor
+
+
+# ---------------------------------------------------------------------------------------------
+# Argument checks
+
+
+def _tolerance(dtype: torch.dtype) -> float:
+    return 1e-4 if dtype in (torch.float16, torch.bfloat16, torch.float32) else 1e-8
+
+
+def _check_probabilities(name: str, p: torch.Tensor, shape: tuple[int, ...]) -> None:
+    if tuple(p.shape) != shape:
+        raise ValueError(f"{name}: expected shape {shape}, got {tuple(p.shape)}")
+    if torch.isnan(p).any():
+        raise ValueError(f"{name}: contains NaN")
+    if (p < 0).any():
+        raise ValueError(f"{name}: probabilities must be >= 0, got minimum {p.min().item():.4g}")
+    sums = p.sum(-1)
+    worst = (sums - 1).abs().max().item()
+    if worst > _tolerance(p.dtype):
+        raise ValueError(
+            f"{name}: {'rows' if p.dim() == 2 else 'entries'} must sum to 1, "
+            f"got sum(s) {sums.tolist()} (off by {worst:.3g})"
+        )
+
+
+def check_parameters(
+    initial: torch.Tensor, transition: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Validate π ``[K]`` and A ``[K, K]`` (a distribution and a row-stochastic matrix);
+    return them as floating tensors of one common dtype."""
+    initial = torch.as_tensor(initial)
+    transition = torch.as_tensor(transition)
+    if not initial.is_floating_point():
+        initial = initial.double()
+    dtype = torch.promote_types(initial.dtype, transition.dtype)
+    if not dtype.is_floating_point:
+        dtype = torch.get_default_dtype()
+    initial, transition = initial.to(dtype), transition.to(dtype)
+    if initial.dim() != 1 or initial.shape[0] < 1:
+        raise ValueError(f"initial: expected shape [K] with K >= 1, got {tuple(initial.shape)}")
+    K = initial.shape[0]
+    _check_probabilities("initial", initial, (K,))
+    _check_probabilities("transition", transition, (K, K))
+    return initial, transition
+
+
+def check_log_lik(log_lik: torch.Tensor, K: int) -> torch.Tensor:
+    """Validate per-step emission log-likelihoods ``[..., T, K]`` (T >= 1, no NaN, no +inf)."""
+    log_lik = torch.as_tensor(log_lik)
+    if not log_lik.is_floating_point():
+        raise ValueError(f"log_lik: expected a floating tensor, got dtype {log_lik.dtype}")
+    if log_lik.dim() < 2 or log_lik.shape[-1] != K:
+        raise ValueError(
+            f"log_lik: expected shape [..., T, K] with K = {K} (from initial), "
+            f"got {tuple(log_lik.shape)}"
+        )
+    if log_lik.shape[-2] == 0:
+        raise ValueError("log_lik: expected at least one time step (T >= 1), got T = 0")
+    if torch.isnan(log_lik).any():
+        raise ValueError("log_lik: contains NaN")
+    if (log_lik == float("inf")).any():
+        raise ValueError("log_lik: contains +inf (a log-likelihood must be <= a finite value)")
+    return log_lik
+
+
+def _prepare(
+    initial: torch.Tensor, transition: torch.Tensor, log_lik: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Checked (log π ``[K]``, log A ``[K, K]``, log_lik ``[..., T, K]``) in one dtype."""
+    initial, transition = check_parameters(initial, transition)
+    log_lik = check_log_lik(log_lik, initial.shape[0])
+    dtype = torch.promote_types(log_lik.dtype, initial.dtype)
+    return initial.to(dtype).log(), transition.to(dtype).log(), log_lik.to(dtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# The parallel scan and the two semirings
+
+
+def associative_scan(
+    combine: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    elems: torch.Tensor,
+    reverse: bool = False,
+) -> torch.Tensor:
+    """Inclusive scan along dim 0: out[t] = e[0] ∘ e[1] ∘ … ∘ e[t] (or e[t] ∘ … ∘ e[-1] if
+    ``reverse``) for an associative, batched ``combine(earlier, later)``; depth log₂ T."""
+    if reverse:
+        flipped = associative_scan(lambda a, b: combine(b, a), elems.flip(0))
+        return flipped.flip(0)
+    n = elems.shape[0]
+    if n < 2:
+        return elems
+    # Combine neighbours pairwise, scan the half-length sequence, then fill in the gaps.
+    pairs = combine(elems[0 : n - 1 : 2], elems[1::2])
+    odd = associative_scan(combine, pairs)  # prefixes ending at 1, 3, 5, ...
+    even = torch.cat([elems[:1], combine(odd[: (n - 1) // 2], elems[2::2])])  # at 0, 2, 4, ...
+    out = torch.empty_like(elems)
+    out[0::2] = even
+    out[1::2] = odd
+    return out
+
+
+def _logmatmulexp(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Sum-product: log(exp(a) @ exp(b)) for batches of matrices, stable by max-shifting."""
+    a_max = a.amax(-1, keepdim=True).clamp_min(torch.finfo(a.dtype).min)
+    b_max = b.amax(-2, keepdim=True).clamp_min(torch.finfo(b.dtype).min)
+    return ((a - a_max).exp() @ (b - b_max).exp()).log() + a_max + b_max
+
+
+def _maxplus_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Max-plus: out[i, j] = max_k a[i, k] + b[k, j], for batches of matrices (a loop over k
+    is faster than one K³ broadcast, and keeps memory at O(K²) per matrix)."""
+    out = a[..., :, :1] + b[..., :1, :]
+    for k in range(1, a.shape[-1]):
+        out = torch.maximum(out, a[..., :, k : k + 1] + b[..., k : k + 1, :])
+    return out
+
+
+def _compose(earlier: torch.Tensor, later: torch.Tensor) -> torch.Tensor:
+    """Index maps ``[..., K]``: (earlier ∘ later)[j] = earlier[later[j]]."""
+    return earlier.gather(-1, later)
+
+
+# ---------------------------------------------------------------------------------------------
+# Blocking time
+
+
+class _Blocks(NamedTuple):
+    """Steps 2..T cut into B blocks of L steps: ``step[..., b, s, :]`` is ℓ at time 2 + bL + s;
+    ``pad[b, s]`` marks the steps past T that fill the last block (they act as the identity)."""
+
+    step: torch.Tensor  # [..., B, L, K]
+    pad: torch.Tensor  # [B, L] bool
+
+
+_PARALLEL_ROWS = 4096  # aim for about this many independent recursions per tensor operation
+
+
+def _blocks(log_lik: torch.Tensor, fill: float) -> _Blocks:
+    n = log_lik.shape[-2] - 1
+    rows = math.prod(log_lik.shape[:-2])
+    B = max(1, min(-(-_PARALLEL_ROWS // rows), math.isqrt(n)))
+    L = -(-n // B) if n else 0
+    B = -(-n // L) if n else 1
+    extra = B * L - n
+    steps = log_lik[..., 1:, :]
+    if extra:
+        filler = steps.new_full((*steps.shape[:-2], extra, steps.shape[-1]), fill)
+        steps = torch.cat([steps, filler], -2)
+    pad = torch.arange(B * L, device=log_lik.device).reshape(B, L) >= n
+    return _Blocks(steps.reshape(*steps.shape[:-2], B, L, steps.shape[-1]), pad)
+
+
+def _rescale(x: torch.Tensor, dims: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Divide by the max over ``dims`` (left as is where all zero); return (x / s, log s)."""
+    s = x.amax(dims, keepdim=True)
+    s = torch.where(s > 0, s, torch.ones_like(s))
+    return x / s, s.log()
+
+
+# ---------------------------------------------------------------------------------------------
+# Forward (sum-product), in rescaled probability space inside blocks
+
+
+def _emission_scale(ll: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """p(x_t | k) / c_t with c_t = max_k p(x_t | k): returns (scaled [..., K], log c_t [...])."""
+    c = ll.amax(-1, keepdim=True).clamp_min(torch.finfo(ll.dtype).min)
+    return (ll - c).exp(), c.squeeze(-1)
+
+
+def _block_matrices_sum(A: torch.Tensor, blocks: _Blocks) -> torch.Tensor:
+    """log of each block's transfer matrix Π_l A diag(p(x_l | ·)), ``[..., B, K, K]``."""
+    e, log_c = _emission_scale(blocks.step)  # [..., B, L, K], [..., B, L]
+    K = A.shape[-1]
+    R = torch.eye(K, dtype=A.dtype).expand(*e.shape[:-2], K, K).clone()
+    log_s = torch.zeros(e.shape[:-2], dtype=A.dtype)
+    for s in range(e.shape[-2]):
+        new = (R @ A) * e[..., s, None, :]
+        new = torch.where(blocks.pad[:, s, None, None], R, new)
+        R, s = _rescale(new, (-2, -1))
+        log_s = log_s + s[..., 0, 0]
+    return R.log() + (log_s + log_c.sum(-1))[..., None, None]
+
+
+def _entering(first: torch.Tensor, block_mats: torch.Tensor, combine) -> torch.Tensor:
+    """Messages entering each block ``[..., B, K]`` (the last one leaving the final block is
+    appended: ``[..., B + 1, K]``), from the message at t = 1 and the block matrices."""
+    prefix = associative_scan(combine, block_mats.movedim(-3, 0)).movedim(0, -3)  # [..., B, K, K]
+    after = combine(first.unsqueeze(-2).unsqueeze(-3), prefix).squeeze(-2)  # [..., B, K]
+    return torch.cat([first.unsqueeze(-2), after], -2)
+
+
+def _normalised_exp(x: torch.Tensor) -> torch.Tensor:
+    """exp(x - max_k x) over the last dim: a rescaled message with max 1 (0s if all -inf)."""
+    return (x - x.amax(-1, keepdim=True).clamp_min(torch.finfo(x.dtype).min)).exp()
+
+
+def _forward_pass(A: torch.Tensor, log_in: torch.Tensor, blocks: _Blocks) -> torch.Tensor:
+    """Rescaled α inside every block at once, ``[..., B, L, K]``, from the entering log-messages
+    ``[..., B, K]``: α_t ∝ (α_{t-1} A) ∘ p(x_t | ·)."""
+    e, _ = _emission_scale(blocks.step)
+    alpha = _normalised_exp(log_in)
+    out = torch.empty_like(e)
+    for s in range(e.shape[-2]):
+        new = (alpha @ A) * e[..., s, :]
+        alpha, _ = _rescale(torch.where(blocks.pad[:, s, None], alpha, new), (-1,))
+        out[..., s, :] = alpha
+    return out
+
+
+def _backward_pass(
+    A: torch.Tensor, log_end: torch.Tensor, blocks: _Blocks
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rescaled β inside every block, ``[..., B, L, K]``, from β at each block's last step
+    ``[..., B, K]``: β_{t-1} ∝ A (p(x_t | ·) ∘ β_t). Also returns β just before each block."""
+    e, _ = _emission_scale(blocks.step)
+    beta = _normalised_exp(log_end)
+    out = torch.empty_like(e)
+    for s in reversed(range(e.shape[-2])):
+        out[..., s, :] = beta
+        new = (e[..., s, :] * beta) @ A.T
+        beta, _ = _rescale(torch.where(blocks.pad[:, s, None], beta, new), (-1,))
+    return out, beta
+
+
+# ---------------------------------------------------------------------------------------------
+# Public API
+
+
+def log_likelihood(
+    initial: torch.Tensor, transition: torch.Tensor, log_lik: torch.Tensor
+) -> torch.Tensor:
+    """log p(x_1..x_T) = log Σ_z π_{z_1} Π_t A_{z_{t-1} z_t} Π_t p(x_t | z_t), shape ``[...]``."""
+    log_pi, log_A, ll = _prepare(initial, transition, log_lik)
+    first = log_pi + ll[..., 0, :]
+    if ll.shape[-2] == 1:
+        return first.logsumexp(-1)
+    m = _block_matrices_sum(log_A.exp(), _blocks(ll, 0.0)).movedim(-3, 0)  # [B, ..., K, K]
+    while m.shape[0] > 1:  # multiply the block matrices together as a balanced tree
+        half = _logmatmulexp(m[0 : m.shape[0] - 1 : 2], m[1::2])
+        m = torch.cat([half, m[-1:]]) if m.shape[0] % 2 else half
+    return _logmatmulexp(first.unsqueeze(-2), m[0]).squeeze(-2).logsumexp(-1)
+
+
+def posterior(
+    initial: torch.Tensor, transition: torch.Tensor, log_lik: torch.Tensor
+) -> torch.Tensor:
+    """Smoothed marginals p(z_t = k | x_1..x_T) ∝ α_t(k) β_t(k), shape ``[..., T, K]``."""
+    log_pi, log_A, ll = _prepare(initial, transition, log_lik)
+    A, T = log_A.exp(), ll.shape[-2]
+    first = log_pi + ll[..., 0, :]
+    if T == 1:
+        unnormalised = _normalised_exp(first).unsqueeze(-2)
+    else:
+        blocks = _blocks(ll, 0.0)
+        B = blocks.pad.shape[0]
+        log_in = first.unsqueeze(-2)
+        log_end = torch.zeros_like(ll[..., :B, :])  # β = 1 after the last step
+        if B > 1:
+            mats = _block_matrices_sum(A, blocks)
+            log_in = _entering(first, mats, _logmatmulexp)[..., :B, :]
+            suffix = associative_scan(_logmatmulexp, mats.movedim(-3, 0), reverse=True)
+            log_end[..., :-1, :] = suffix[1:].movedim(0, -3).logsumexp(-1)
+        alpha = _forward_pass(A, log_in, blocks)
+        beta, beta_before = _backward_pass(A, log_end, blocks)
+        inside = (alpha * beta).flatten(-3, -2)[..., : T - 1, :]
+        start = _normalised_exp(first) * beta_before[..., 0, :]
+        unnormalised = torch.cat([start.unsqueeze(-2), inside], -2)
+    norm = unnormalised.sum(-1, keepdim=True)
+    if (norm == 0).any():
+        raise ValueError(
+            "log_lik: the observations have probability zero under the model "
+            "(log-likelihood -inf), so the posterior is undefined"
+        )
+    return unnormalised / norm
+
+
+def viterbi(
+    initial: torch.Tensor, transition: torch.Tensor, log_lik: torch.Tensor
+) -> ViterbiResult:
+    """The MAP path argmax_z log p(z, x) ``[..., T]`` and its log p(z, x) ``[...]``."""
+    log_pi, log_A, ll = _prepare(initial, transition, log_lik)
+    T, K = ll.shape[-2:]
+    first = log_pi + ll[..., 0, :]  # δ_1
+    if T == 1:
+        log_joint, last = first.max(-1)
+        return ViterbiResult(last.unsqueeze(-1), log_joint)
+    blocks = _blocks(ll, 0.0)
+    B, L = blocks.pad.shape
+    delta = first.unsqueeze(-2)
+    if B > 1:
+        # Each block's max-plus transfer matrix D[i, j] = best log-score from i to j across it.
+        D = torch.full((K, K), -math.inf, dtype=ll.dtype).fill_diagonal_(0.0)
+        D = D.expand(*ll.shape[:-2], B, K, K)
+        for s in range(L):
+            new = _maxplus_matmul(D, log_A) + blocks.step[..., s, None, :]
+            D = torch.where(blocks.pad[:, s, None, None], D, new)
+        delta = _entering(first, D, _maxplus_matmul)[..., :B, :]
+    # δ_t(j) = max_i δ_{t-1}(i) + log A_ij + ℓ_t(j), inside every block at once, with the
+    # back-pointers ψ_t(j) = argmax_i (padding steps keep δ and point to themselves).
+    identity = torch.arange(K).expand_as(delta)
+    pointers = torch.empty((*delta.shape[:-1], L, K), dtype=torch.long)
+    for s in range(L):
+        best, arg = (delta.unsqueeze(-1) + log_A).max(-2)
+        pad = blocks.pad[:, s, None]
+        delta = torch.where(pad, delta, best + blocks.step[..., s, :])
+        pointers[..., s, :] = torch.where(pad, identity, arg)
+    log_joint, last = delta[..., -1, :].max(-1)
+    # Back-tracking, also per block: `to_step[..., b, s, :]` maps the state at the end of block
+    # b to the state at its step s; what is left in `before` maps it to the step before.
+    before = identity.clone()
+    to_step = torch.empty_like(pointers)
+    for s in reversed(range(L)):
+        to_step[..., s, :] = before
+        before = pointers[..., s, :].gather(-1, before)
+    # Chain the blocks from the end: the end of block b-1 is before[b][end of block b].
+    ends = last.unsqueeze(-1)
+    if B > 1:
+        to_end = associative_scan(_compose, before[..., 1:, :].movedim(-2, 0), reverse=True)
+        index = last.expand(B - 1, *last.shape).unsqueeze(-1)
+        ends = torch.cat([to_end.gather(-1, index).squeeze(-1).movedim(0, -1), ends], -1)
+    z1 = before[..., 0, :].gather(-1, ends[..., :1])
+    inside = to_step.gather(-1, ends[..., None, None].expand(*ends.shape, L, 1)).squeeze(-1)
+    path = torch.cat([z1, inside.flatten(-2)[..., : T - 1]], -1)
+    return ViterbiResult(path, log_joint)

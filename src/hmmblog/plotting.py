@@ -1,0 +1,110 @@
+"""One figure style for every post, and the small plotting helpers the posts share."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib as mpl
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+# A colour-blind-safe palette (Okabe & Ito); state k of any model is drawn in STATE_COLORS[k].
+STATE_COLORS: tuple[str, ...] = (
+    "#0072B2",  # blue
+    "#E69F00",  # orange
+    "#009E73",  # green
+    "#CC79A7",  # pink
+    "#56B4E9",  # sky
+    "#D55E00",  # vermillion
+    "#F0E442",  # yellow
+    "#000000",  # black
+)
+
+
+def use_style() -> None:
+    """Set the shared matplotlib defaults (call once at the top of a post)."""
+    mpl.rcParams.update(
+        {
+            "figure.figsize": (8.0, 3.6),
+            "figure.dpi": 110,
+            "savefig.dpi": 150,
+            "savefig.bbox": "tight",
+            "figure.constrained_layout.use": True,
+            "axes.prop_cycle": mpl.cycler(color=list(STATE_COLORS)),
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "axes.grid": True,
+            "grid.alpha": 0.3,
+            "axes.titlesize": 12,
+            "axes.titleweight": "semibold",
+            "axes.labelsize": 10.5,
+            "legend.frameon": False,
+            "font.size": 10.5,
+            "lines.linewidth": 1.6,
+            "image.cmap": "viridis",
+        }
+    )
+
+
+def _as_numpy(x: torch.Tensor | np.ndarray | Sequence) -> np.ndarray:
+    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
+def shade_states(
+    ax: plt.Axes,
+    states: torch.Tensor | np.ndarray | Sequence[int],
+    labels: Sequence[str] | None = None,
+    alpha: float = 0.18,
+    x: np.ndarray | None = None,
+) -> None:
+    """Shade the background of `ax` by a state path `[T]`: one colour band per run of a state."""
+    s = _as_numpy(states).astype(int)
+    if s.ndim != 1:
+        raise ValueError(f"states: expected a 1-D path [T], got shape {tuple(s.shape)}")
+    t = np.arange(len(s) + 1) - 0.5 if x is None else np.asarray(x, dtype=float)
+    if len(t) != len(s) + 1:
+        raise ValueError(f"x: expected {len(s) + 1} band edges for {len(s)} steps, got {len(t)}")
+    start = 0
+    for i in range(1, len(s) + 1):
+        if i == len(s) or s[i] != s[start]:
+            ax.axvspan(t[start], t[i], color=STATE_COLORS[s[start] % len(STATE_COLORS)],
+                       alpha=alpha, lw=0)
+            start = i
+    if labels is not None:
+        handles = [mpl.patches.Patch(color=STATE_COLORS[k], alpha=min(1.0, 3 * alpha), label=lab)
+                   for k, lab in enumerate(labels) if k in set(s.tolist())]
+        ax.legend(handles=handles, loc="upper right", ncols=len(handles))
+
+
+def draw_chain_graph(
+    ax: plt.Axes,
+    num_steps: int = 4,
+    hidden: str = "z",
+    observed: str = "x",
+    hidden_names: Sequence[str] | None = None,
+    observed_names: Sequence[str] | None = None,
+) -> None:
+    """Draw the HMM as a graphical model on `ax`: open circles for hidden z_t, filled circles
+    for observed x_t, arrows z_{t-1} -> z_t and z_t -> x_t, and a trailing ellipsis.
+
+    `hidden_names` / `observed_names` (one per step) replace the default t-indexed labels.
+    """
+    r, dx, y_hidden, y_obs = 0.32, 1.5, 1.5, 0.0
+    hidden_names = hidden_names or [f"${hidden}_{{{t + 1}}}$" for t in range(num_steps)]
+    observed_names = observed_names or [f"${observed}_{{{t + 1}}}$" for t in range(num_steps)]
+    arrow = {"arrowstyle": "-|>", "mutation_scale": 14, "lw": 1.3, "color": "0.15"}
+    for t in range(num_steps):
+        x = t * dx
+        ax.add_patch(mpl.patches.Circle((x, y_hidden), r, fc="white", ec="0.15", lw=1.4))
+        ax.add_patch(mpl.patches.Circle((x, y_obs), r, fc="0.82", ec="0.15", lw=1.4))
+        ax.text(x, y_hidden, hidden_names[t], ha="center", va="center", fontsize=12)
+        ax.text(x, y_obs, observed_names[t], ha="center", va="center", fontsize=12)
+        ax.add_patch(mpl.patches.FancyArrowPatch((x, y_hidden - r), (x, y_obs + r), **arrow))
+        end = (x + dx - r, y_hidden) if t < num_steps - 1 else (x + dx - 0.45, y_hidden)
+        ax.add_patch(mpl.patches.FancyArrowPatch((x + r, y_hidden), end, **arrow))
+    ax.text(num_steps * dx - 0.2, y_hidden, "…", ha="center", va="center", fontsize=16)
+    ax.set_xlim(-0.7, num_steps * dx + 0.2)
+    ax.set_ylim(-0.7, y_hidden + 0.7)
+    ax.set_aspect("equal")
+    ax.axis("off")

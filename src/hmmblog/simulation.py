@@ -1,0 +1,89 @@
+"""Drawing hidden state paths and observations from an HMM.
+
+Two samplers:
+
+* `sample` — vectorised over sequences (one batched draw per time step), any emission
+  distribution with batch shape `[K]`; the one to use.
+* `sample_stepwise` — the literal recipe of the original blog series: one sequence at a
+  time, one step at a time, every draw from one `torch.Generator`. It exists so that the
+  posts can reproduce the original's data bit for bit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch.distributions import Distribution
+
+from hmmblog.inference import check_parameters
+
+
+def sample(
+    initial: torch.Tensor,
+    transition: torch.Tensor,
+    emission: Distribution,
+    num_seqs: int,
+    T: int,
+    seed: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Draw `num_seqs` sequences of length `T`: states `[num_seqs, T]` and observations
+    `[num_seqs, T, *event_shape]`, with z_1 ~ π, z_t ~ A[z_{t-1}], x_t ~ emission[z_t].
+
+    `emission` has batch shape `[K]` (e.g. `Categorical(probs=B)` or `Normal(mu, sigma)`).
+    The global RNG is left untouched; the same `seed` gives the same draw.
+    """
+    initial, transition = check_parameters(initial, transition)
+    K = initial.shape[0]
+    if tuple(emission.batch_shape) != (K,):
+        raise ValueError(
+            f"emission: expected batch shape ({K},) (one distribution per state), "
+            f"got {tuple(emission.batch_shape)}"
+        )
+    for name, value in (("num_seqs", num_seqs), ("T", T)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}: expected a positive int, got {value!r}")
+    gen = torch.Generator().manual_seed(seed)
+    states = torch.empty(num_seqs, T, dtype=torch.long)
+    states[:, 0] = torch.multinomial(initial.expand(num_seqs, K), 1, generator=gen)[:, 0]
+    for t in range(1, T):
+        states[:, t] = torch.multinomial(transition[states[:, t - 1]], 1, generator=gen)[:, 0]
+    # Draw every state's emission at every step, then keep the one the path visits:
+    # K times the draws, but one vectorised call for any distribution family.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        every = emission.sample((num_seqs, T))  # [N, T, K, *event]
+    event_dims = every.dim() - 3
+    index = states.reshape(num_seqs, T, 1, *([1] * event_dims))
+    index = index.expand(num_seqs, T, 1, *every.shape[3:])
+    observations = every.gather(2, index).squeeze(2)
+    return states, observations
+
+
+def sample_stepwise(
+    initial: torch.Tensor,
+    transition: torch.Tensor,
+    draw_observation: Callable[[int, torch.Generator], torch.Tensor],
+    num_seqs: int,
+    T: int,
+    seed: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The original series' sampler: for each sequence, for each step, draw the state
+    (z_1 from π, then z_t from row z_{t-1} of A, each with `torch.multinomial(probs, 1)`)
+    and then the observation `draw_observation(z_t, generator)`, all from one generator
+    seeded with `seed`. Returns states `[num_seqs, T]` and observations `[num_seqs, T, ...]`.
+    """
+    initial, transition = check_parameters(initial, transition)
+    g = torch.Generator().manual_seed(seed)
+    states = torch.empty(num_seqs, T, dtype=torch.long)
+    observations = []
+    for n in range(num_seqs):
+        row = []
+        z = int(torch.multinomial(initial, 1, generator=g))
+        for t in range(T):
+            if t > 0:
+                z = int(torch.multinomial(transition[z], 1, generator=g))
+            states[n, t] = z
+            row.append(torch.as_tensor(draw_observation(z, g)).reshape(-1)[0])
+        observations.append(torch.stack(row))
+    return states, torch.stack(observations)
