@@ -113,13 +113,14 @@ def fit_map(
 class DiscreteFit:
     """A learned discrete HMM: `initial [..., K]`, `transition [..., K, K]`, `emission [..., K, M]`
     (probabilities; leading dims = the batch of datasets), the loss at every SVI step, whether
-    the convergence rule fired, and the final loss of every restart."""
+    the convergence rule fired, which restart was kept and every restart's final loss."""
 
     initial: torch.Tensor
     transition: torch.Tensor
     emission: torch.Tensor
     losses: list[float]
     converged: bool
+    restart: int
     final_losses: list[float]
 
 
@@ -177,7 +178,7 @@ def discrete_model(sequences: torch.Tensor, K: int, M: int) -> None:
     hmm = dist.DiscreteHMM(
         initial_logits=torch.zeros(K),  # irrelevant: every row of step 0 is π
         transition_logits=torch.cat([first, rest], dim=-3).unsqueeze(-4),  # [..., 1, T, K, K]
-        observation_dist=dist.Categorical(probs=B.unsqueeze(-3)),  # batch [..., 1, K]
+        observation_dist=dist.Categorical(probs=B[..., None, None, :, :]),  # [..., 1, 1, K]
     )
     with contextlib.ExitStack() as stack:
         for i, size in enumerate(batch):
@@ -198,6 +199,7 @@ def learn_discrete(
     tol: float | None = None,
     check_every: int = 50,
     enumerate_states: bool = False,
+    init: dict[str, torch.Tensor] | None = None,
 ) -> DiscreteFit:
     """MAP estimate of (π, A, B) of a K-state, M-symbol HMM from `sequences [..., N, T]`.
 
@@ -205,7 +207,8 @@ def learn_discrete(
     400 steps); the loss is the exact marginal likelihood vectorised over time
     (`discrete_model`), or the original's enumerated model if `enumerate_states=True`.
     Leading dims of `sequences` are independent datasets fitted side by side (Adam is
-    elementwise, so this equals separate fits). See `fit_map` for restarts and `tol`.
+    elementwise, so this equals separate fits). See `fit_map` for restarts, `tol` and `init`
+    (starting values for the sites "pi", "A", "B").
     """
     sequences = _check_sequences(sequences, K, M)
     if enumerate_states:
@@ -221,9 +224,14 @@ def learn_discrete(
         model, sequences, K, M,
         steps=steps, lr=lr, seed=seed, restarts=restarts, tol=tol, check_every=check_every,
         elbo=elbo, expose=["pi", "A", "B"],
+        init_loc_fn=init_to_sample if init is None else init_to_value(
+            values=init, fallback=init_to_sample
+        ),
     )
     p = fit.params
-    return DiscreteFit(p["pi"], p["A"], p["B"], fit.losses, fit.converged, fit.final_losses)
+    return DiscreteFit(
+        p["pi"], p["A"], p["B"], fit.losses, fit.converged, fit.restart, fit.final_losses
+    )
 
 
 # ---------------------------------------------------------------------------------------------
