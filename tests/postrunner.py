@@ -66,7 +66,8 @@ def inline_expressions(nb: nbformat.NotebookNode) -> list[str]:
 def read_post(path: Path) -> nbformat.NotebookNode:
     """The post as a notebook of python code cells and markdown cells."""
     nb = jupytext.reads(path.read_text(encoding="utf-8"), fmt="Rmd")
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
     nb.cells = [nbformat.v4.new_raw_cell(c.source)
                 if c.cell_type == "code" and cell_options(c.source).get("eval") == "false" else c
                 for c in nb.cells]

@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import pytest
-
 from postrunner import PostExecutionError, run_post
 
 GOOD = '''---

@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import pytest
-
 from postrunner import ROOT, run_post
 
 POSTS = sorted((ROOT / "posts").glob("*/index.qmd"))
