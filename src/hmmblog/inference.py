@@ -182,7 +182,7 @@ class _Blocks(NamedTuple):
     pad: torch.Tensor  # [B, L] bool
 
 
-_PARALLEL_ROWS = 4096  # aim for about this many independent recursions per tensor operation
+_PARALLEL_ROWS = 1000  # aim for about this many independent recursions per tensor operation
 
 
 def _blocks(log_lik: torch.Tensor, fill: float) -> _Blocks:
@@ -244,17 +244,23 @@ def _normalised_exp(x: torch.Tensor) -> torch.Tensor:
     return (x - x.amax(-1, keepdim=True).clamp_min(torch.finfo(x.dtype).min)).exp()
 
 
-def _forward_pass(A: torch.Tensor, log_in: torch.Tensor, blocks: _Blocks) -> torch.Tensor:
+def _forward_pass(
+    A: torch.Tensor, log_in: torch.Tensor, blocks: _Blocks
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Rescaled α inside every block at once, ``[..., B, L, K]``, from the entering log-messages
-    ``[..., B, K]``: α_t ∝ (α_{t-1} A) ∘ p(x_t | ·)."""
-    e, _ = _emission_scale(blocks.step)
+    ``[..., B, K]``: α_t ∝ (α_{t-1} A) ∘ p(x_t | ·). Also returns log Σ_k α(k) at each block's
+    end ``[..., B]`` (the scales put back)."""
+    e, log_c = _emission_scale(blocks.step)
+    log_c = log_c.masked_fill(blocks.pad, 0.0)
     alpha = _normalised_exp(log_in)
+    log_scale = log_in.amax(-1).clamp_min(torch.finfo(log_in.dtype).min)
     out = torch.empty_like(e)
     for s in range(e.shape[-2]):
         new = (alpha @ A) * e[..., s, :]
-        alpha, _ = _rescale(torch.where(blocks.pad[:, s, None], alpha, new), (-1,))
+        alpha, log_s = _rescale(torch.where(blocks.pad[:, s, None], alpha, new), (-1,))
+        log_scale = log_scale + log_s[..., 0] + log_c[..., s]
         out[..., s, :] = alpha
-    return out
+    return out, log_scale + alpha.sum(-1).log()
 
 
 def _backward_pass(
@@ -284,7 +290,10 @@ def log_likelihood(
     first = log_pi + ll[..., 0, :]
     if ll.shape[-2] == 1:
         return first.logsumexp(-1)
-    m = _block_matrices_sum(log_A.exp(), _blocks(ll, 0.0)).movedim(-3, 0)  # [B, ..., K, K]
+    blocks = _blocks(ll, 0.0)
+    if blocks.pad.shape[0] == 1:  # a large batch is parallel enough: one forward pass
+        return _forward_pass(log_A.exp(), first.unsqueeze(-2), blocks)[1][..., 0]
+    m = _block_matrices_sum(log_A.exp(), blocks).movedim(-3, 0)  # [B, ..., K, K]
     while m.shape[0] > 1:  # multiply the block matrices together as a balanced tree
         half = _logmatmulexp(m[0 : m.shape[0] - 1 : 2], m[1::2])
         m = torch.cat([half, m[-1:]]) if m.shape[0] % 2 else half
@@ -310,7 +319,7 @@ def posterior(
             log_in = _entering(first, mats, _logmatmulexp)[..., :B, :]
             suffix = associative_scan(_logmatmulexp, mats.movedim(-3, 0), reverse=True)
             log_end[..., :-1, :] = suffix[1:].movedim(0, -3).logsumexp(-1)
-        alpha = _forward_pass(A, log_in, blocks)
+        alpha, _ = _forward_pass(A, log_in, blocks)
         beta, beta_before = _backward_pass(A, log_end, blocks)
         inside = (alpha * beta).flatten(-3, -2)[..., : T - 1, :]
         start = _normalised_exp(first) * beta_before[..., 0, :]

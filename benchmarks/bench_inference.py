@@ -1,0 +1,80 @@
+"""hmmblog's inference core against hmmlearn, in one process, on the same models and data.
+
+    (a) one sequence, T = 10^6, K = 8        (b) 1,000 sequences of T = 1,000, K = 8
+
+Prints the best-of-N wall time of each and the ratio hmmblog / hmmlearn (< 1: hmmblog faster).
+Our times include computing the emission log-likelihoods, as hmmlearn's do.
+Run: .venv/bin/python benchmarks/bench_inference.py [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+from hmmlearn import hmm
+
+from hmmblog import log_likelihood, posterior, viterbi
+from hmmblog.emissions import categorical_log_lik
+
+K, M = 8, 4
+
+
+def best_time(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    rng = np.random.default_rng(0)
+    pi = rng.dirichlet(np.ones(K))
+    A = rng.dirichlet(np.ones(K), size=K)
+    B = rng.dirichlet(np.ones(M), size=K)
+    model = hmm.CategoricalHMM(n_components=K, n_features=M)
+    model.startprob_, model.transmat_, model.emissionprob_ = pi, A, B
+    pi_t, A_t, B_t = (torch.from_numpy(x) for x in (pi, A, B))
+
+    cases = {
+        "(a) 1 x 10^6": (1, 1_000_000),
+        "(b) 1000 x 1000": (1000, 1000),
+    }
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; K = {K}, M = {M}; "
+          f"best of {args.repeats}")
+    print(f"{'case':18s} {'task':14s} {'hmmblog s':>10s} {'hmmlearn s':>11s} {'ratio':>7s}")
+    for name, (n, T) in cases.items():
+        x = rng.integers(0, M, size=(n, T))
+        X, lengths = x.reshape(-1, 1), [T] * n
+        obs = torch.from_numpy(x).squeeze(0)
+
+        def ours(fn, obs=obs):
+            return fn(pi_t, A_t, categorical_log_lik(B_t, obs))
+
+        tasks = {
+            "log_likelihood": (lambda: ours(log_likelihood),
+                               lambda: model.score(X, lengths)),
+            "viterbi": (lambda: ours(viterbi),
+                        lambda: model.decode(X, lengths, algorithm="viterbi")),
+            "posterior": (lambda: ours(posterior),
+                          lambda: model.predict_proba(X, lengths)),
+        }
+        for task, (mine, theirs) in tasks.items():
+            t_mine, t_theirs = best_time(mine, args.repeats), best_time(theirs, args.repeats)
+            print(f"{name:18s} {task:14s} {t_mine:10.3f} {t_theirs:11.3f} "
+                  f"{t_mine / t_theirs:7.2f}")
+        # the two agree, so the race is fair
+        ll_mine = ours(log_likelihood).sum().item()
+        assert abs(ll_mine - model.score(X, lengths)) < 1e-6 * abs(ll_mine)
+
+
+if __name__ == "__main__":
+    main()
