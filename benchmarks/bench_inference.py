@@ -61,11 +61,11 @@ def main() -> None:
 
         tasks = {
             "log_likelihood": (lambda: ours(log_likelihood),
-                               lambda: model.score(X, lengths)),
+                               lambda X=X, lengths=lengths: model.score(X, lengths)),
             "viterbi": (lambda: ours(viterbi),
-                        lambda: model.decode(X, lengths, algorithm="viterbi")),
+                        lambda X=X, lengths=lengths: model.decode(X, lengths)),
             "posterior": (lambda: ours(posterior),
-                          lambda: model.predict_proba(X, lengths)),
+                          lambda X=X, lengths=lengths: model.predict_proba(X, lengths)),
         }
         for task, (mine, theirs) in tasks.items():
             t_mine, t_theirs = best_time(mine, args.repeats), best_time(theirs, args.repeats)
