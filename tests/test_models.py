@@ -170,3 +170,12 @@ def test_bad_inputs_raise_value_errors_naming_the_argument():
         hmm_vectorized(pi, torch.tensor([[0.7, 0.2], [0.4, 0.6]]), em, torch.zeros(1, 3).long())
     with pytest.raises(ValueError, match="emission"):
         emission_given_state(dist.Normal(torch.zeros(2, 3), 1.0), torch.tensor([0]))
+    three_states = dist.Categorical(probs=torch.full((3, 2), 0.5))
+    with pytest.raises(ValueError, match=r"emission: expected batch shape \(2,\)"):
+        log_marginal(hmm_story, pi, A, three_states, torch.zeros(1, 3).long())
+    with pytest.raises(ValueError, match="emission"):
+        hmm_vectorized(pi, A, three_states, torch.zeros(1, 3).long())
+    with pytest.raises(ValueError, match="num_seqs"):
+        hmm_story(pi, A, em, num_seqs=0, T=3)
+    with pytest.raises(ValueError, match="T"):
+        start_transition_logits(pi, A, 0)

@@ -15,6 +15,7 @@ The emission is any distribution with batch shape `[K]` (one per state), e.g.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 
 import pyro
 import pyro.distributions as dist
@@ -53,7 +54,16 @@ def emission_given_state(emission: Distribution, z: torch.Tensor) -> Distributio
     return type(emission)(**params, validate_args=False)
 
 
+def _check_emission(emission: Distribution, K: int) -> None:
+    if tuple(emission.batch_shape) != (K,):
+        raise ValueError(
+            f"emission: expected batch shape ({K},) (one distribution per state, K from "
+            f"initial), got {tuple(emission.batch_shape)}"
+        )
+
+
 def _check_observations(observations: torch.Tensor, emission: Distribution) -> tuple[int, int]:
+    """(N, T) of observations `[N, T, *event]`, which must match the emission's event shape."""
     event_dims = len(emission.event_shape)
     if observations.dim() != 2 + event_dims:
         raise ValueError(
@@ -83,18 +93,22 @@ def hmm_story(
     `[N, T]` and observations `[N, T, *event]` that this run of the story produced.
     """
     initial, transition = check_parameters(initial, transition)
+    _check_emission(emission, initial.shape[0])
     if observations is not None:
         num_seqs, T = _check_observations(observations, emission)
+    for name, value in (("num_seqs", num_seqs), ("T", T)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}: expected a positive int, got {value!r}")
     states, xs = [], []
     z = None
     with pyro.plate("sequences", num_seqs, dim=-1):
-        # pyro.markov tells Pyro that day t only depends on day t-1, so enumeration
+        # pyro.markov tells Pyro that step t only depends on step t-1, so enumeration
         # can reuse one tensor dimension for every z_t: exact, and linear in T.
         for t in pyro.markov(range(T)):
-            # Today's weather: from π on the first day, else from yesterday's row of A.
+            # The state at step t: from π at the first step, else from the previous row of A.
             probs = initial if t == 0 else transition[z]
             z = pyro.sample(f"z_{t}", dist.Categorical(probs), infer={"enumerate": "parallel"})
-            # Today's observation, drawn from the emission of today's state.
+            # The observation at step t, drawn from the emission of the current state.
             obs_t = None if observations is None else observations[:, t]
             x = pyro.sample(f"x_{t}", emission_given_state(emission, z), obs=obs_t)
             states.append(z)
@@ -114,6 +128,8 @@ def start_transition_logits(
     matrix whose every row is π (p(z_1 | z_0) = π whatever z_0 was), and steps 1..T-1 get
     log A. The value of `initial_logits` then no longer matters; we pass uniform logits.
     """
+    if not isinstance(T, int) or T < 1:
+        raise ValueError(f"T: expected a positive int, got {T!r}")
     log_pi = initial.log()
     first = log_pi.expand(1, *transition.shape)
     rest = transition.log().expand(T - 1, *transition.shape)
@@ -129,8 +145,9 @@ def hmm_vectorized(
     """The same HMM as one `DiscreteHMM` site per sequence: p(x_1:T) by a parallel scan over
     time, no latent sites to enumerate. `observations`: `[N, T, *event]`."""
     initial, transition = check_parameters(initial, transition)
-    N, T = _check_observations(observations, emission)
     K = initial.shape[0]
+    _check_emission(emission, K)
+    N, T = _check_observations(observations, emission)
     hmm = dist.DiscreteHMM(
         initial_logits=torch.zeros(K, dtype=initial.dtype),
         transition_logits=start_transition_logits(initial, transition, T),
@@ -140,7 +157,9 @@ def hmm_vectorized(
         pyro.sample("x", hmm, obs=observations)
 
 
-def log_marginal(model, *args, max_plate_nesting: int = 1, **kwargs) -> float:
+def log_marginal(
+    model: Callable[..., object], *args, max_plate_nesting: int = 1, **kwargs
+) -> float:
     """log p(x) of a Pyro model with all discrete latents enumerated: the negative
     `TraceEnum_ELBO` of an empty guide, which is exact (no sampling, no bound gap)."""
 
