@@ -154,6 +154,9 @@ def test_emission_given_state_indexes_every_parameter():
     B = torch.tensor([[0.2, 0.8], [0.6, 0.4]])
     cat = emission_given_state(dist.Categorical(probs=B), z)
     torch.testing.assert_close(cat.probs, B[z])
+    cached = dist.Categorical(probs=B)
+    cached.logits  # noqa: B018  (caches logits next to probs; only one may be passed on)
+    torch.testing.assert_close(emission_given_state(cached, z).probs, B[z])
     poisson = emission_given_state(dist.Poisson(torch.tensor([1.0, 7.0])), z)
     torch.testing.assert_close(poisson.rate, torch.tensor([[7.0, 1.0, 7.0]]))
 
