@@ -37,7 +37,7 @@ def use_style() -> None:
             "axes.grid": True,
             "grid.alpha": 0.3,
             "axes.titlesize": 12,
-            "axes.titleweight": "semibold",
+            "axes.titleweight": "bold",  # DejaVu Sans has no semibold (findfont would log)
             "axes.labelsize": 10.5,
             "legend.frameon": False,
             "font.size": 10.5,
