@@ -187,6 +187,18 @@ def discrete_model(sequences: torch.Tensor, K: int, M: int) -> None:
         pyro.sample("x", hmm, obs=sequences)
 
 
+def prior_draw(K: int, M: int, seed: int) -> dict[str, torch.Tensor]:
+    """The start values `learn_discrete` draws with `init_to_sample` after
+    `pyro.set_rng_seed(seed)`: π ~ Dir(1) `[K]`, A ~ Dir(1) `[K, K]`, B ~ Dir(1) `[K, M]`,
+    in the model's site order. Stack them to start a batch of fits as separate runs would."""
+    pyro.set_rng_seed(seed)
+    return {
+        "pi": dist.Dirichlet(torch.ones(K)).sample(),
+        "A": dist.Dirichlet(torch.ones(K, K)).sample(),
+        "B": dist.Dirichlet(torch.ones(K, M)).sample(),
+    }
+
+
 def learn_discrete(
     sequences: torch.Tensor,
     K: int,
