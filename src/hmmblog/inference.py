@@ -180,6 +180,7 @@ class _Blocks(NamedTuple):
 
     step: torch.Tensor  # [..., B, L, K]
     pad: torch.Tensor  # [B, L] bool
+    padded: list[bool]  # [L]: does step l of any block fall past T?
 
 
 _PARALLEL_ROWS = 1000  # aim for about this many independent recursions per tensor operation
@@ -197,7 +198,8 @@ def _blocks(log_lik: torch.Tensor, fill: float) -> _Blocks:
         filler = steps.new_full((*steps.shape[:-2], extra, steps.shape[-1]), fill)
         steps = torch.cat([steps, filler], -2)
     pad = torch.arange(B * L, device=log_lik.device).reshape(B, L) >= n
-    return _Blocks(steps.reshape(*steps.shape[:-2], B, L, steps.shape[-1]), pad)
+    blocked = steps.reshape(*steps.shape[:-2], B, L, steps.shape[-1])
+    return _Blocks(blocked, pad, pad.any(0).tolist())
 
 
 def _rescale(x: torch.Tensor, dims: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -225,7 +227,8 @@ def _block_matrices_sum(A: torch.Tensor, blocks: _Blocks) -> torch.Tensor:
     log_s = torch.zeros(e.shape[:-2], dtype=A.dtype)
     for s in range(e.shape[-2]):
         new = (R @ A) * e[..., s, None, :]
-        new = torch.where(blocks.pad[:, s, None, None], R, new)
+        if blocks.padded[s]:
+            new = torch.where(blocks.pad[:, s, None, None], R, new)
         R, s = _rescale(new, (-2, -1))
         log_s = log_s + s[..., 0, 0]
     return R.log() + (log_s + log_c.sum(-1))[..., None, None]
@@ -257,7 +260,9 @@ def _forward_pass(
     out = torch.empty_like(e)
     for s in range(e.shape[-2]):
         new = (alpha @ A) * e[..., s, :]
-        alpha, log_s = _rescale(torch.where(blocks.pad[:, s, None], alpha, new), (-1,))
+        if blocks.padded[s]:
+            new = torch.where(blocks.pad[:, s, None], alpha, new)
+        alpha, log_s = _rescale(new, (-1,))
         log_scale = log_scale + log_s[..., 0] + log_c[..., s]
         out[..., s, :] = alpha
     return out, log_scale + alpha.sum(-1).log()
@@ -274,7 +279,9 @@ def _backward_pass(
     for s in reversed(range(e.shape[-2])):
         out[..., s, :] = beta
         new = (e[..., s, :] * beta) @ A.T
-        beta, _ = _rescale(torch.where(blocks.pad[:, s, None], beta, new), (-1,))
+        if blocks.padded[s]:
+            new = torch.where(blocks.pad[:, s, None], beta, new)
+        beta, _ = _rescale(new, (-1,))
     return out, beta
 
 
@@ -352,7 +359,7 @@ def viterbi(
         D = D.expand(*ll.shape[:-2], B, K, K)
         for s in range(L):
             new = _maxplus_matmul(D, log_A) + blocks.step[..., s, None, :]
-            D = torch.where(blocks.pad[:, s, None, None], D, new)
+            D = torch.where(blocks.pad[:, s, None, None], D, new) if blocks.padded[s] else new
         delta = _entering(first, D, _maxplus_matmul)[..., :B, :]
     # δ_t(j) = max_i δ_{t-1}(i) + log A_ij + ℓ_t(j), inside every block at once, with the
     # back-pointers ψ_t(j) = argmax_i (padding steps keep δ and point to themselves).
@@ -360,9 +367,12 @@ def viterbi(
     pointers = torch.empty((*delta.shape[:-1], L, K), dtype=torch.long)
     for s in range(L):
         best, arg = (delta.unsqueeze(-1) + log_A).max(-2)
-        pad = blocks.pad[:, s, None]
-        delta = torch.where(pad, delta, best + blocks.step[..., s, :])
-        pointers[..., s, :] = torch.where(pad, identity, arg)
+        new = best + blocks.step[..., s, :]
+        if blocks.padded[s]:
+            pad = blocks.pad[:, s, None]
+            new, arg = torch.where(pad, delta, new), torch.where(pad, identity, arg)
+        delta = new
+        pointers[..., s, :] = arg
     log_joint, last = delta[..., -1, :].max(-1)
     # Back-tracking, also per block: `to_step[..., b, s, :]` maps the state at the end of block
     # b to the state at its step s; what is left in `before` maps it to the step before.
