@@ -20,9 +20,6 @@ from pyro.infer import ELBO, SVI, Trace_ELBO, TraceEnum_ELBO
 from pyro.infer.autoguide import AutoDelta, init_to_sample, init_to_value
 from pyro.optim import Adam
 
-from hmmblog.emissions import gaussian_log_lik
-from hmmblog.inference import log_likelihood
-
 
 @dataclass(frozen=True)
 class MAPFit:
@@ -313,11 +310,21 @@ def gaussian_model_enumerated(observations: torch.Tensor, K: int) -> None:
 
 
 def gaussian_model(observations: torch.Tensor, K: int) -> None:
-    """The same story with the states summed out by the inference core:
-    log p(y | π, A, μ, σ) = Σ_n log_likelihood(π, A, log N(y_n,t; μ_k, σ_k)), one factor."""
+    """The same story with the states summed out exactly over the whole sequence
+    (`DiscreteHMM`, a parallel scan over time): same sites, same priors, p(y | π, A, μ, σ)."""
     pi, A, locs, scales = _gaussian_priors(observations, K)
-    log_lik = gaussian_log_lik(locs, scales, observations)  # [N, T, K]
-    pyro.factor("y", log_likelihood(pi, A, log_lik).sum())
+    N, T = observations.shape
+    # DiscreteHMM starts from a state *before* the first observation: every row of step 0's
+    # transition matrix is π (so z_1 ~ π), steps 2..T use A.
+    first = pi.log().expand(1, K, K)
+    rest = A.log().expand(T - 1, K, K)
+    hmm = dist.DiscreteHMM(
+        initial_logits=torch.zeros_like(pi),  # irrelevant: every row of step 0 is π
+        transition_logits=torch.cat([first, rest]),  # [T, K, K]
+        observation_dist=dist.Normal(locs, scales),  # batch [K]
+    )
+    with pyro.plate("sequences", N):
+        pyro.sample("y", hmm, obs=observations)
 
 
 def kmeans_init(
