@@ -122,6 +122,24 @@ def test_fit_map_is_generic_over_the_model() -> None:
     fit = fit_map(coin, flips, steps=2000, lr=0.05, tol=1e-5, check_every=100)
     assert fit.converged
     assert abs(fit.params["p"].item() - 0.75) < 1e-3  # MAP under Beta(1, 1) = MLE = 3/4
+    quasi_newton = fit_map(coin, flips, steps=100, lr=1.0, tol=1e-5, optimizer="lbfgs")
+    assert quasi_newton.converged and len(quasi_newton.losses) < 100
+    assert abs(quasi_newton.params["p"].item() - 0.75) < 1e-4
+    with pytest.raises(ValueError, match="optimizer: expected 'adam' or 'lbfgs'"):
+        fit_map(coin, flips, optimizer="sgd")
+
+
+def test_lbfgs_from_an_adam_estimate_reaches_a_higher_likelihood() -> None:
+    x = original_data(20, 50)
+    adam = learn_discrete(x, 2, 3, steps=100)
+    init = {"pi": adam.initial, "A": adam.transition, "B": adam.emission}
+    polished = learn_discrete(x, 2, 3, steps=300, lr=1.0, init=init, optimizer="lbfgs")
+
+    def ll(f) -> float:
+        return hmmblog.log_likelihood(f.initial, f.transition,
+                                      categorical_log_lik(f.emission, x)).sum().item()
+
+    assert ll(polished) > ll(adam)
 
 
 @pytest.mark.parametrize(

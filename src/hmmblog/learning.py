@@ -58,6 +58,7 @@ def fit_map(
     elbo: ELBO | None = None,
     expose: Sequence[str] | None = None,
     init_loc_fn: Callable[[dict], torch.Tensor] = init_to_sample,
+    optimizer: str = "adam",
 ) -> MAPFit:
     """MAP estimate of the latent sites of `model(*args)` by SVI with an AutoDelta guide.
 
@@ -69,8 +70,14 @@ def fit_map(
     estimate moved by more than `tol` (max abs change, constrained space) since the last check.
     `expose` restricts the guide to the named sites (e.g. hide enumerated discrete states).
     `init_loc_fn` replaces the prior draw as the initialisation (e.g. `init_to_value`).
+    `optimizer="lbfgs"` minimises the same loss with L-BFGS instead (at most `steps`
+    iterations, step size `lr`, strong Wolfe line search; `losses` has one entry per loss
+    evaluation); it is converged when the largest gradient entry (unconstrained space) is
+    at most `tol`. Deterministic, so use it to run fits to convergence.
     """
     _check_schedule(steps, lr, restarts, tol, check_every)
+    if optimizer not in ("adam", "lbfgs"):
+        raise ValueError(f"optimizer: expected 'adam' or 'lbfgs', got {optimizer!r}")
     elbo = Trace_ELBO() if elbo is None else elbo
     guided = model if expose is None else poutine.block(model, expose=list(expose))
     best: MAPFit | None = None
@@ -79,26 +86,58 @@ def fit_map(
         pyro.clear_param_store()
         pyro.set_rng_seed(seed + restart)
         guide = AutoDelta(guided, init_loc_fn=init_loc_fn)
-        svi = SVI(model, guide, Adam({"lr": lr}), elbo)
-        losses: list[float] = []
-        previous: dict[str, torch.Tensor] | None = None
-        converged = False
-        for step in range(1, steps + 1):
-            losses.append(float(svi.step(*args)))
-            if tol is not None and step % check_every == 0:
-                current = {k: v.detach().clone() for k, v in guide.median(*args).items()}
-                if previous is not None and all(
-                    (current[k] - previous[k]).abs().max() <= tol for k in current
-                ):
-                    converged = True
-                    break
-                previous = current
+        if optimizer == "lbfgs":
+            losses, converged = _run_lbfgs(model, guide, elbo, args, steps, lr, tol)
+        else:
+            losses, converged = _run_adam(model, guide, elbo, args, steps, lr, tol, check_every)
         final_losses.append(losses[-1])
         if best is None or losses[-1] < best.losses[-1]:
             params = {k: v.detach().clone() for k, v in guide.median(*args).items()}
             best = MAPFit(params, losses, converged, restart, [])
     assert best is not None
     return MAPFit(best.params, best.losses, best.converged, best.restart, final_losses)
+
+
+def _run_adam(
+    model: Callable[..., None], guide: AutoDelta, elbo: ELBO, args: tuple, steps: int,
+    lr: float, tol: float | None, check_every: int,
+) -> tuple[list[float], bool]:
+    svi = SVI(model, guide, Adam({"lr": lr}), elbo)
+    losses: list[float] = []
+    previous: dict[str, torch.Tensor] | None = None
+    for step in range(1, steps + 1):
+        losses.append(float(svi.step(*args)))
+        if tol is not None and step % check_every == 0:
+            current = {k: v.detach().clone() for k, v in guide.median(*args).items()}
+            if previous is not None and all(
+                (current[k] - previous[k]).abs().max() <= tol for k in current
+            ):
+                return losses, True
+            previous = current
+    return losses, False
+
+
+def _run_lbfgs(
+    model: Callable[..., None], guide: AutoDelta, elbo: ELBO, args: tuple, steps: int,
+    lr: float, tol: float | None,
+) -> tuple[list[float], bool]:
+    guide(*args)  # creates the parameters at their start values
+    params = list(guide.parameters())
+    opt = torch.optim.LBFGS(params, lr=lr, max_iter=steps, tolerance_grad=tol or 1e-7,
+                            tolerance_change=0.0, history_size=20, line_search_fn="strong_wolfe")
+    losses: list[float] = []
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = elbo.differentiable_loss(model, guide, *args)
+        loss.backward()
+        losses.append(float(loss.detach()))
+        return loss
+
+    opt.step(closure)
+    closure()  # loss and gradient at the final parameters
+    largest = max(float(p.grad.abs().max()) for p in params)
+    return losses, tol is not None and largest <= tol
 
 
 # ---------------------------------------------------------------------------------------------
@@ -209,6 +248,7 @@ def learn_discrete(
     check_every: int = 50,
     enumerate_states: bool = False,
     init: dict[str, torch.Tensor] | None = None,
+    optimizer: str = "adam",
 ) -> DiscreteFit:
     """MAP estimate of (π, A, B) of a K-state, M-symbol HMM from `sequences [..., N, T]`.
 
@@ -217,7 +257,7 @@ def learn_discrete(
     (`discrete_model`), or the original's enumerated model if `enumerate_states=True`.
     Leading dims of `sequences` are independent datasets fitted side by side (Adam is
     elementwise, so this equals separate fits). See `fit_map` for restarts, `tol` and `init`
-    (starting values for the sites "pi", "A", "B").
+    (starting values for the sites "pi", "A", "B") and `optimizer` ("lbfgs" to converge).
     """
     sequences = _check_sequences(sequences, K, M)
     if enumerate_states:
@@ -236,6 +276,7 @@ def learn_discrete(
         init_loc_fn=init_to_sample if init is None else init_to_value(
             values=init, fallback=init_to_sample
         ),
+        optimizer=optimizer,
     )
     p = fit.params
     return DiscreteFit(
