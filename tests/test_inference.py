@@ -223,3 +223,30 @@ def test_bad_emission_input_raises_clear_errors():
         gaussian_log_lik(torch.zeros(2), torch.tensor([1.0, 0.0]), torch.zeros(3))
     with pytest.raises(ValueError, match="observations: contains NaN"):
         gaussian_log_lik(torch.zeros(2), torch.ones(2), torch.tensor([0.0, float("nan")]))
+
+
+# -- gradients (the learners differentiate log_likelihood) ------------------------------------
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("batch", [(), (3,), (2000,)])  # time blocks, and one plain pass
+def test_gradients_are_finite_when_a_state_is_far_from_every_point(dtype, batch):
+    """A Gaussian state 1000 sd from all data has p(x | k) = 0 in floating point; the
+    log-likelihood must still have finite gradients (no log of an underflowed zero)."""
+    g = torch.Generator().manual_seed(0)
+    y = torch.randn(*batch, 500, generator=g, dtype=dtype)
+    loc = torch.tensor([0.0, 1.0, 1e3], dtype=dtype, requires_grad=True)
+    scale = torch.ones(3, dtype=dtype, requires_grad=True)
+    logits = torch.zeros(3, 3, dtype=dtype, requires_grad=True)
+    A = logits.softmax(-1)
+    pi = torch.full((3,), 1 / 3, dtype=dtype)
+    total = log_likelihood(pi, A, gaussian_log_lik(loc, scale, y)).sum()
+    total.backward()
+    assert torch.isfinite(total)
+    for p in (loc, scale, logits):
+        assert torch.isfinite(p.grad).all(), p.grad
+    # and the gradient is right: compare with the plain recursion in float64
+    if dtype == torch.float64 and batch == ():
+        loc2 = loc.detach().clone().requires_grad_()
+        ref = loop_reference(pi, A.detach(), gaussian_log_lik(loc2, scale.detach(), y))[0]
+        ref.backward()
+        torch.testing.assert_close(loc.grad, loc2.grad, rtol=1e-8, atol=1e-10)

@@ -115,11 +115,11 @@ def check_log_lik(log_lik: torch.Tensor, K: int) -> torch.Tensor:
 def _prepare(
     initial: torch.Tensor, transition: torch.Tensor, log_lik: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Checked (log π ``[K]``, log A ``[K, K]``, log_lik ``[..., T, K]``) in one dtype."""
+    """Checked (log π ``[K]``, A ``[K, K]``, log_lik ``[..., T, K]``) in one dtype."""
     initial, transition = check_parameters(initial, transition)
     log_lik = check_log_lik(log_lik, initial.shape[0])
     dtype = torch.promote_types(log_lik.dtype, initial.dtype)
-    return initial.to(dtype).log(), transition.to(dtype).log(), log_lik.to(dtype)
+    return initial.to(dtype).log(), transition.to(dtype), log_lik.to(dtype)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -219,19 +219,20 @@ def _emission_scale(ll: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return (ll - c).exp(), c.squeeze(-1)
 
 
-def _block_matrices_sum(A: torch.Tensor, blocks: _Blocks) -> torch.Tensor:
-    """log of each block's transfer matrix Π_l A diag(p(x_l | ·)), ``[..., B, K, K]``."""
+def _block_matrices_sum(A: torch.Tensor, blocks: _Blocks) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each block's transfer matrix Π_l A diag(p(x_l | ·)) as (R ``[..., B, K, K]`` with max 1,
+    log of its scale ``[..., B]``). No log of R is taken, so gradients stay finite."""
     e, log_c = _emission_scale(blocks.step)  # [..., B, L, K], [..., B, L]
     K = A.shape[-1]
     R = torch.eye(K, dtype=A.dtype).expand(*e.shape[:-2], K, K).clone()
-    log_s = torch.zeros(e.shape[:-2], dtype=A.dtype)
+    log_scale = log_c.sum(-1)
     for s in range(e.shape[-2]):
         new = (R @ A) * e[..., s, None, :]
         if blocks.padded[s]:
             new = torch.where(blocks.pad[:, s, None, None], R, new)
-        R, s = _rescale(new, (-2, -1))
-        log_s = log_s + s[..., 0, 0]
-    return R.log() + (log_s + log_c.sum(-1))[..., None, None]
+        R, log_s = _rescale(new, (-2, -1))
+        log_scale = log_scale + log_s[..., 0, 0]
+    return R, log_scale
 
 
 def _entering(first: torch.Tensor, block_mats: torch.Tensor, combine) -> torch.Tensor:
@@ -293,26 +294,33 @@ def log_likelihood(
     initial: torch.Tensor, transition: torch.Tensor, log_lik: torch.Tensor
 ) -> torch.Tensor:
     """log p(x_1..x_T) = log Σ_z π_{z_1} Π_t A_{z_{t-1} z_t} Π_t p(x_t | z_t), shape ``[...]``."""
-    log_pi, log_A, ll = _prepare(initial, transition, log_lik)
+    log_pi, A, ll = _prepare(initial, transition, log_lik)
     first = log_pi + ll[..., 0, :]
     if ll.shape[-2] == 1:
         return first.logsumexp(-1)
     blocks = _blocks(ll, 0.0)
     if blocks.pad.shape[0] == 1:  # a large batch is parallel enough: one forward pass
-        return _forward_pass(log_A.exp(), first.unsqueeze(-2), blocks)[1][..., 0]
-    m = _block_matrices_sum(log_A.exp(), blocks).movedim(-3, 0)  # [B, ..., K, K]
-    while m.shape[0] > 1:  # multiply the block matrices together as a balanced tree
-        half = _logmatmulexp(m[0 : m.shape[0] - 1 : 2], m[1::2])
-        m = torch.cat([half, m[-1:]]) if m.shape[0] % 2 else half
-    return _logmatmulexp(first.unsqueeze(-2), m[0]).squeeze(-2).logsumexp(-1)
+        return _forward_pass(A, first.unsqueeze(-2), blocks)[1][..., 0]
+    # Multiply the block matrices together as a balanced tree, rescaling as we go.
+    R, log_scale = _block_matrices_sum(A, blocks)
+    R, log_scale = R.movedim(-3, 0), log_scale.movedim(-1, 0)  # blocks first
+    while R.shape[0] > 1:
+        n = R.shape[0]
+        pair, log_s = _rescale(R[0 : n - 1 : 2] @ R[1::2], (-2, -1))
+        pair_scale = log_scale[0 : n - 1 : 2] + log_scale[1::2] + log_s[..., 0, 0]
+        R = torch.cat([pair, R[-1:]]) if n % 2 else pair
+        log_scale = torch.cat([pair_scale, log_scale[-1:]]) if n % 2 else pair_scale
+    offset = first.amax(-1).clamp_min(torch.finfo(first.dtype).min)
+    total = (_normalised_exp(first).unsqueeze(-2) @ R[0]).sum((-2, -1))
+    return total.log() + offset + log_scale[0]
 
 
 def posterior(
     initial: torch.Tensor, transition: torch.Tensor, log_lik: torch.Tensor
 ) -> torch.Tensor:
     """Smoothed marginals p(z_t = k | x_1..x_T) ∝ α_t(k) β_t(k), shape ``[..., T, K]``."""
-    log_pi, log_A, ll = _prepare(initial, transition, log_lik)
-    A, T = log_A.exp(), ll.shape[-2]
+    log_pi, A, ll = _prepare(initial, transition, log_lik)
+    T = ll.shape[-2]
     first = log_pi + ll[..., 0, :]
     if T == 1:
         unnormalised = _normalised_exp(first).unsqueeze(-2)
@@ -322,7 +330,8 @@ def posterior(
         log_in = first.unsqueeze(-2)
         log_end = torch.zeros_like(ll[..., :B, :])  # β = 1 after the last step
         if B > 1:
-            mats = _block_matrices_sum(A, blocks)
+            R, log_scale = _block_matrices_sum(A, blocks)
+            mats = R.log() + log_scale[..., None, None]
             log_in = _entering(first, mats, _logmatmulexp)[..., :B, :]
             suffix = associative_scan(_logmatmulexp, mats.movedim(-3, 0), reverse=True)
             log_end[..., :-1, :] = suffix[1:].movedim(0, -3).logsumexp(-1)
@@ -344,8 +353,8 @@ def viterbi(
     initial: torch.Tensor, transition: torch.Tensor, log_lik: torch.Tensor
 ) -> ViterbiResult:
     """The MAP path argmax_z log p(z, x) ``[..., T]`` and its log p(z, x) ``[...]``."""
-    log_pi, log_A, ll = _prepare(initial, transition, log_lik)
-    T, K = ll.shape[-2:]
+    log_pi, A, ll = _prepare(initial, transition, log_lik)
+    log_A, (T, K) = A.log(), ll.shape[-2:]
     first = log_pi + ll[..., 0, :]  # δ_1
     if T == 1:
         log_joint, last = first.max(-1)
