@@ -370,27 +370,42 @@ def gaussian_model(observations: torch.Tensor, K: int) -> None:
 
 def kmeans_init(
     observations: torch.Tensor, K: int, iters: int = 100
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """A deterministic, data-driven starting point for the emissions: 1-D k-means (Lloyd's
-    algorithm) started at the quantiles (k + ½)/K of all values; returns the sorted cluster
-    means `[K]` and within-cluster standard deviations `[K]`."""
-    y = _check_real_sequences(observations, K).reshape(-1)
-    centers = torch.quantile(y, (torch.arange(K, dtype=y.dtype) + 0.5) / K)
+) -> dict[str, torch.Tensor]:
+    """A deterministic, data-driven start for every site, from a k-means segmentation of
+    `observations [N, T]`: 1-D k-means (Lloyd's algorithm) started at the quantiles (k + ½)/K
+    of all values labels each reading; then `locs`, `scales` = mean and standard deviation of
+    each cluster (sorted by mean), `pi` ∝ 1 + first-step label counts and
+    `A[i, j]` ∝ 1 + counts of label i followed by label j (the Dirichlet(1) pseudo-count
+    keeps every probability positive)."""
+    y = _check_real_sequences(observations, K)
+    flat = y.reshape(-1)
+    centers = torch.quantile(flat, (torch.arange(K, dtype=y.dtype) + 0.5) / K)
     for _ in range(iters):
-        labels = (y.unsqueeze(-1) - centers).abs().argmin(-1)
+        labels = (flat.unsqueeze(-1) - centers).abs().argmin(-1)
         counts = torch.bincount(labels, minlength=K).to(y.dtype)
-        sums = torch.zeros(K, dtype=y.dtype).index_add_(0, labels, y)
+        sums = torch.zeros(K, dtype=y.dtype).index_add_(0, labels, flat)
         moved = torch.where(counts > 0, sums / counts.clamp_min(1), centers)
         if torch.equal(moved, centers):
             break
         centers = moved
-    labels = (y.unsqueeze(-1) - centers).abs().argmin(-1)
-    counts = torch.bincount(labels, minlength=K).to(y.dtype)
-    sq = torch.zeros(K, dtype=y.dtype).index_add_(0, labels, (y - centers[labels]) ** 2)
-    floor = 1e-3 * y.std()  # a cluster of one value (or none) still needs a positive scale
-    spread = torch.where(counts > 1, (sq / (counts - 1).clamp_min(1)).sqrt(), y.std())
     order = centers.argsort()
-    return centers[order], spread[order].clamp_min(floor)
+    centers = centers[order]
+    labels = (y.unsqueeze(-1) - centers).abs().argmin(-1)  # [N, T], states sorted by mean
+    counts = torch.bincount(labels.reshape(-1), minlength=K).to(y.dtype)
+    sq = torch.zeros(K, dtype=y.dtype).index_add_(
+        0, labels.reshape(-1), (flat - centers[labels.reshape(-1)]) ** 2
+    )
+    spread = torch.where(counts > 1, (sq / (counts - 1).clamp_min(1)).sqrt(), flat.std())
+    floor = 1e-3 * flat.std()  # a cluster of one value (or none) still needs a positive scale
+    first = 1 + torch.bincount(labels[:, 0], minlength=K).to(y.dtype)
+    pairs = labels[:, :-1] * K + labels[:, 1:]
+    moves = 1 + torch.bincount(pairs.reshape(-1), minlength=K * K).to(y.dtype).reshape(K, K)
+    return {
+        "pi": first / first.sum(),
+        "A": moves / moves.sum(-1, keepdim=True),
+        "locs": centers,
+        "scales": spread.clamp_min(floor),
+    }
 
 
 def learn_gaussian(
@@ -411,12 +426,13 @@ def learn_gaussian(
 
     Defaults are the original's recipe: every site initialised by a draw from its prior
     (`init="prior"`), Adam(0.05), 250 steps, restart r seeded with `seed + r`, lowest final
-    loss kept. `init="kmeans"` starts μ and σ at `kmeans_init` of the data instead (π and A
-    still drawn from the prior), which removes the local optima where two states share one
-    cluster. `standardize=True` fits (y - mean)/std and maps μ, σ back to data units (Adam's
-    step is in data units, so use it when the data are far from unit scale; the priors then
-    act on the standardised values). The loss is the exact marginal likelihood from the core
-    (`gaussian_model`), or the original's enumerated model if `enumerate_states=True`.
+    loss kept. `init="kmeans"` starts every site at `kmeans_init` of the data instead, which
+    avoids the local optima where two states share one cluster; that start is deterministic,
+    so its restarts all coincide (use `restarts=1`). `standardize=True` fits (y - mean)/std
+    and maps μ, σ back to data units (Adam's step is in data units, so use it when the data
+    are far from unit scale; the priors then act on the standardised values). The loss is
+    the exact marginal likelihood summed over states by `gaussian_model`, or by the original's
+    enumerated story if `enumerate_states=True`.
     """
     y = _check_real_sequences(observations, K)
     if init not in ("prior", "kmeans"):
@@ -428,9 +444,7 @@ def learn_gaussian(
     y_fit = (y - center) / spread
     init_loc_fn: Callable[[dict], torch.Tensor] = init_to_sample
     if init == "kmeans":
-        loc0, scale0 = kmeans_init(y_fit, K)
-        start = {"locs": loc0, "scales": scale0}
-        init_loc_fn = init_to_value(values=start, fallback=init_to_sample)
+        init_loc_fn = init_to_value(values=kmeans_init(y_fit, K), fallback=None)
     if enumerate_states:
         model, elbo = gaussian_model_enumerated, TraceEnum_ELBO(max_plate_nesting=1)
     else:
