@@ -497,7 +497,7 @@ def disaggregate(
     noise_std: float,
     background: float = 0.0,
     restarts: int = 4,
-    max_sweeps: int = 10,
+    max_sweeps: int = 6,
     pairs: bool = True,
 ) -> Disaggregation:
     """Approximate MAP states of the factorial HMM in O(T · Σ K_n²) per sweep.
