@@ -228,6 +228,10 @@ def test_bad_input_raises_clear_errors() -> None:
         disaggregate(y, apps, 0.0)
     with pytest.raises(ValueError, match="appliances"):
         disaggregate(y, [], 5.0)
+    with pytest.raises(ValueError, match="anneal"):
+        disaggregate(y, apps, 5.0, anneal=(2.0, -1.0))
+    with pytest.raises(ValueError, match="restarts"):
+        disaggregate(y, apps, 5.0, restarts=0)
     with pytest.raises(ValueError, match="states"):
         log_joint(y, apps, torch.zeros(2, 10, dtype=torch.long), 5.0)
     with pytest.raises(ValueError, match="truth, estimate"):

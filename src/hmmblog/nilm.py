@@ -499,16 +499,23 @@ def disaggregate(
     restarts: int = 4,
     max_sweeps: int = 6,
     pairs: bool = True,
+    anneal: Sequence[float] = (8.0, 4.0, 2.0, 1.4),
 ) -> Disaggregation:
     """Approximate MAP states of the factorial HMM in O(T · Σ K_n²) per sweep.
 
-    From `restarts` greedy starts (appliances decoded one at a time in different orders),
-    sweep: exact Viterbi of each chain against the residual of the others, then of ⌊N/2⌋
-    disjoint pairs of chains (a new round-robin pairing every sweep). Every update maximises
-    log p(z, y) exactly over its block, so the score never decreases; an update is skipped
-    when no chain outside its block changed since it last ran. Stop after two sweeps without
-    a change (or `max_sweeps`) and return the restart with the highest log p(z, y).
-    The restarts run as one batch; no random numbers depend on the data: deterministic.
+    1. `restarts` greedy starts: appliances decoded one at a time, largest first (later
+       restarts swap one pair of similar appliances in that order), as one batch.
+    2. Annealing: one pass of single and confusable-block updates at each noise level
+       `noise_std · f` for f in `anneal` (coarse to fine), so small appliances are first
+       placed by their timing and only then by their exact power.
+    3. Sweeps at the model's noise: exact Viterbi of each chain against the residual of the
+       others, then of its confusable pairs and triples and one round of round-robin pairs.
+       Every update maximises log p(z, y) exactly over its block, so the score never falls;
+       an update is skipped when no chain outside its block changed since it last ran.
+       Stop after two sweeps without a change (or `max_sweeps`).
+
+    Returns the restart with the highest log p(z, y). Deterministic (no random numbers
+    depend on the data). `pairs=False` and `anneal=()` give plain single-chain ICM.
     """
     y = _check_aggregate(aggregate)
     appliances = _check_appliances(appliances)
@@ -516,6 +523,8 @@ def disaggregate(
     for name, value in (("restarts", restarts), ("max_sweeps", max_sweeps)):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{name}: expected a positive int, got {value!r}")
+    if not all(isinstance(f, int | float) and 0 < f < math.inf for f in anneal):
+        raise ValueError(f"anneal: expected finite noise multipliers > 0, got {anneal!r}")
     N = len(appliances)
     orders = _orders(appliances, restarts)
     blocks = _confusable_pairs(appliances) + _confusable_triples(appliances, noise_std)
@@ -541,6 +550,13 @@ def disaggregate(
         evaluated_at[block] = clock
 
     quiet, sweeps = 0, 0
+    for factor in anneal:  # coarse to fine: blur the small power differences first
+        dec.sigma = noise_std * factor
+        for n in orders[0]:
+            dec.update((n,))
+        for block in blocks if pairs else []:
+            dec.update(block)
+    dec.sigma = noise_std
     while sweeps < max_sweeps and quiet < 2:
         last = max(changed_at)
         for n in orders[0]:
