@@ -373,7 +373,8 @@ def kmeans_init(
 ) -> dict[str, torch.Tensor]:
     """A deterministic, data-driven start for every site, from a k-means segmentation of
     `observations [N, T]`: 1-D k-means (Lloyd's algorithm) started at the quantiles (k + ½)/K
-    of all values labels each reading; then `locs`, `scales` = mean and standard deviation of
+    of all values (an empty cluster restarts at the worst-explained reading) labels each
+    reading; then `locs`, `scales` = mean and standard deviation of
     each cluster (sorted by mean), `pi` ∝ 1 + first-step label counts and
     `A[i, j]` ∝ 1 + counts of label i followed by label j (the Dirichlet(1) pseudo-count
     keeps every probability positive)."""
@@ -385,6 +386,12 @@ def kmeans_init(
         counts = torch.bincount(labels, minlength=K).to(y.dtype)
         sums = torch.zeros(K, dtype=y.dtype).index_add_(0, labels, flat)
         moved = torch.where(counts > 0, sums / counts.clamp_min(1), centers)
+        # An empty cluster (e.g. two quantiles inside one dominant level) restarts at the
+        # reading its current cluster explains worst, so that no level is wasted.
+        misfit = (flat - moved[labels]).abs()
+        for k in torch.nonzero(counts == 0).flatten().tolist():
+            worst = int(misfit.argmax())
+            moved[k], misfit[worst] = flat[worst], -1.0
         if torch.equal(moved, centers):
             break
         centers = moved
