@@ -19,6 +19,16 @@ B = torch.tensor([[0.1, 0.4, 0.5], [0.6, 0.3, 0.1]])
 SYMBOLS = ("walk", "shop", "clean")
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """The tensors here are small: one intra-op thread is faster (and steadier on a busy
+    machine) than two fighting over the cores. Restored after this module."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 def original_data(num_seqs: int = 60, T: int = 100, seed: int = 1) -> torch.Tensor:
     def draw(z: int, g: torch.Generator) -> torch.Tensor:
         return torch.multinomial(B[z], 1, generator=g)
