@@ -257,3 +257,15 @@ def test_gradients_are_finite_when_a_state_is_far_from_every_point(dtype, batch)
         ref = loop_reference(pi, A.detach(), gaussian_log_lik(loc2, scale.detach(), y))[0]
         ref.backward()
         torch.testing.assert_close(loc.grad, loc2.grad, rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("K", [20, 25])  # 20: time blocks; 25: the plain recursion (K³ too big)
+def test_many_states_match_the_plain_loop(K):
+    pi, A, _ = random_model(K, 2, seed=K)
+    ll = torch.randn(300, K, generator=torch.Generator().manual_seed(K), dtype=torch.float64)
+    evidence, marginals, best = loop_reference(pi, A, ll)
+    torch.testing.assert_close(log_likelihood(pi, A, ll), evidence, rtol=1e-11, atol=1e-9)
+    torch.testing.assert_close(posterior(pi, A, ll), marginals, rtol=1e-9, atol=1e-10)
+    path, log_joint = viterbi(pi, A, ll)
+    torch.testing.assert_close(log_joint, best, rtol=1e-11, atol=1e-9)
+    torch.testing.assert_close(path_log_joint(pi, A, ll, path), best, rtol=1e-11, atol=1e-9)
