@@ -356,6 +356,23 @@ def posterior(
     return unnormalised / norm
 
 
+def _viterbi_plain(first: torch.Tensor, log_A: torch.Tensor, ll: torch.Tensor) -> ViterbiResult:
+    """Viterbi without time blocks, for a batch that is parallel enough on its own: a forward
+    pass keeps only δ_t, and the backward pass finds the best predecessor of the chosen state
+    alone, z_{t-1} = argmax_i δ_{t-1}(i) + log A_{i z_t} (K numbers a step, not K²)."""
+    deltas = [first]
+    for t in range(1, ll.shape[-2]):
+        best = _maxplus_matmul(deltas[-1].unsqueeze(-2), log_A).squeeze(-2)
+        deltas.append(best + ll[..., t, :])
+    log_joint, z = deltas[-1].max(-1)
+    path = [z]
+    into = log_A.T  # into[j] = log A_{·j}
+    for delta in reversed(deltas[:-1]):
+        z = (delta + into[z]).argmax(-1)
+        path.append(z)
+    return ViterbiResult(torch.stack(path[::-1], -1), log_joint)
+
+
 def viterbi(
     initial: torch.Tensor, transition: torch.Tensor, log_lik: torch.Tensor
 ) -> ViterbiResult:
@@ -368,15 +385,15 @@ def viterbi(
         return ViterbiResult(last.unsqueeze(-1), log_joint)
     blocks = _blocks(ll, 0.0)
     B, L = blocks.pad.shape
-    delta = first.unsqueeze(-2)
-    if B > 1:
-        # Each block's max-plus transfer matrix D[i, j] = best log-score from i to j across it.
-        D = torch.full((K, K), -math.inf, dtype=ll.dtype).fill_diagonal_(0.0)
-        D = D.expand(*ll.shape[:-2], B, K, K)
-        for s in range(L):
-            new = _maxplus_matmul(D, log_A) + blocks.step[..., s, None, :]
-            D = torch.where(blocks.pad[:, s, None, None], D, new) if blocks.padded[s] else new
-        delta = _entering(first, D, _maxplus_matmul)[..., :B, :]
+    if B == 1:
+        return _viterbi_plain(first, log_A, ll)
+    # Each block's max-plus transfer matrix D[i, j] = best log-score from i to j across it.
+    D = torch.full((K, K), -math.inf, dtype=ll.dtype).fill_diagonal_(0.0)
+    D = D.expand(*ll.shape[:-2], B, K, K)
+    for s in range(L):
+        new = _maxplus_matmul(D, log_A) + blocks.step[..., s, None, :]
+        D = torch.where(blocks.pad[:, s, None, None], D, new) if blocks.padded[s] else new
+    delta = _entering(first, D, _maxplus_matmul)[..., :B, :]
     # δ_t(j) = max_i δ_{t-1}(i) + log A_ij + ℓ_t(j), inside every block at once, with the
     # back-pointers ψ_t(j) = argmax_i (padding steps keep δ and point to themselves).
     identity = torch.arange(K).expand_as(delta)
@@ -398,11 +415,9 @@ def viterbi(
         to_step[..., s, :] = before
         before = pointers[..., s, :].gather(-1, before)
     # Chain the blocks from the end: the end of block b-1 is before[b][end of block b].
-    ends = last.unsqueeze(-1)
-    if B > 1:
-        to_end = associative_scan(_compose, before[..., 1:, :].movedim(-2, 0), reverse=True)
-        index = last.expand(B - 1, *last.shape).unsqueeze(-1)
-        ends = torch.cat([to_end.gather(-1, index).squeeze(-1).movedim(0, -1), ends], -1)
+    to_end = associative_scan(_compose, before[..., 1:, :].movedim(-2, 0), reverse=True)
+    index = last.expand(B - 1, *last.shape).unsqueeze(-1)
+    ends = torch.cat([to_end.gather(-1, index).squeeze(-1).movedim(0, -1), last.unsqueeze(-1)], -1)
     z1 = before[..., 0, :].gather(-1, ends[..., :1])
     inside = to_step.gather(-1, ends[..., None, None].expand(*ends.shape, L, 1)).squeeze(-1)
     path = torch.cat([z1, inside.flatten(-2)[..., : T - 1]], -1)
