@@ -1,5 +1,9 @@
 """learn_discrete: reproduces the original post, recovers parameters, is reproducible."""
 
+import importlib.util
+from pathlib import Path
+
+import pandas as pd
 import pyro
 import pyro.distributions as dist
 import pytest
@@ -171,3 +175,20 @@ def test_bad_input_names_the_argument(kwargs: dict, message: str) -> None:
     args = {"sequences": torch.tensor([[0, 1, 2]]), "K": 2, "M": 3} | kwargs
     with pytest.raises(ValueError, match=message):
         learn_discrete(**args)
+
+
+@pytest.mark.slow
+def test_post2_precomputed_study_is_what_its_script_computes() -> None:
+    """Post 2 reads `data_size_study.csv` (22 minutes of fits); rerun its smallest converged
+    size with the same script and check the file's rows are what the code gives."""
+    folder = Path(__file__).resolve().parents[1] / "posts" / "02-learning-discrete-hmm"
+    spec = importlib.util.spec_from_file_location("data_size_study", folder / "data_size_study.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    recipe = {"converged": {**script.RECIPES["converged"], "sizes": (10,)}}
+    fresh = script.study(recipe).set_index("dataset_seed")
+    stored = pd.read_csv(folder / "data_size_study.csv")
+    stored = stored[(stored.recipe == "converged") & (stored.n == 10)].set_index("dataset_seed")
+    assert list(fresh.index) == list(stored.index)
+    for column in ("log_lik", "err_pi", "err_A", "err_B"):
+        assert (fresh[column] - stored[column]).abs().max() < 1e-3, column
