@@ -133,16 +133,20 @@ def test_gaussian_log_lik_matches_torch_normal():
 
 # -- the blocked recursions against the plain loop, batching, precision, long sequences -------
 
-@pytest.mark.parametrize("T", [2, 3, 17, 1000, 4099])
-def test_blocked_recursions_match_the_plain_loop(T):
-    pi, A, _ = random_model(4, 2, seed=T)
-    ll = 3 * torch.randn(T, 4, generator=torch.Generator().manual_seed(T), dtype=torch.float64)
+def assert_matches_plain_loop(pi, A, ll):
+    """log-likelihood, marginals and Viterbi score of `ll [T, K]` equal the textbook loop's."""
     evidence, marginals, best = loop_reference(pi, A, ll)
     torch.testing.assert_close(log_likelihood(pi, A, ll), evidence, rtol=1e-11, atol=1e-9)
     torch.testing.assert_close(posterior(pi, A, ll), marginals, rtol=1e-9, atol=1e-10)
     path, log_joint = viterbi(pi, A, ll)
     torch.testing.assert_close(log_joint, best, rtol=1e-11, atol=1e-9)
     torch.testing.assert_close(path_log_joint(pi, A, ll, path), best, rtol=1e-11, atol=1e-9)
+
+@pytest.mark.parametrize("T", [2, 3, 17, 1000, 4099])
+def test_blocked_recursions_match_the_plain_loop(T):
+    pi, A, _ = random_model(4, 2, seed=T)
+    ll = 3 * torch.randn(T, 4, generator=torch.Generator().manual_seed(T), dtype=torch.float64)
+    assert_matches_plain_loop(pi, A, ll)
 
 
 @pytest.mark.parametrize("batch", [(5,), (2, 3), (4100,)])  # (4100,) needs no time blocks
@@ -263,9 +267,4 @@ def test_gradients_are_finite_when_a_state_is_far_from_every_point(dtype, batch)
 def test_many_states_match_the_plain_loop(K):
     pi, A, _ = random_model(K, 2, seed=K)
     ll = torch.randn(300, K, generator=torch.Generator().manual_seed(K), dtype=torch.float64)
-    evidence, marginals, best = loop_reference(pi, A, ll)
-    torch.testing.assert_close(log_likelihood(pi, A, ll), evidence, rtol=1e-11, atol=1e-9)
-    torch.testing.assert_close(posterior(pi, A, ll), marginals, rtol=1e-9, atol=1e-10)
-    path, log_joint = viterbi(pi, A, ll)
-    torch.testing.assert_close(log_joint, best, rtol=1e-11, atol=1e-9)
-    torch.testing.assert_close(path_log_joint(pi, A, ll, path), best, rtol=1e-11, atol=1e-9)
+    assert_matches_plain_loop(pi, A, ll)

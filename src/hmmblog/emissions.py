@@ -10,6 +10,8 @@ import math
 
 import torch
 
+from hmmblog.inference import check_probabilities
+
 
 def categorical_log_lik(emission: torch.Tensor, observations: torch.Tensor) -> torch.Tensor:
     """log B[k, x_t] for symbols ``observations [..., T]`` (int) and ``emission [K, M]``
@@ -21,11 +23,7 @@ def categorical_log_lik(emission: torch.Tensor, observations: torch.Tensor) -> t
             f"emission: expected a floating matrix [K, M], got shape {tuple(emission.shape)} "
             f"and dtype {emission.dtype}"
         )
-    if torch.isnan(emission).any() or (emission < 0).any():
-        raise ValueError("emission: probabilities must be >= 0 and not NaN")
-    worst = (emission.sum(-1) - 1).abs().max().item()
-    if worst > (1e-4 if emission.dtype == torch.float32 else 1e-8):
-        raise ValueError(f"emission: rows must sum to 1, got row sums {emission.sum(-1).tolist()}")
+    check_probabilities("emission", emission, tuple(emission.shape))
     if observations.is_floating_point() or observations.is_complex():
         raise ValueError(f"observations: expected integer symbols, got dtype {observations.dtype}")
     if observations.dim() < 1:

@@ -35,6 +35,7 @@ __all__ = [
     "associative_scan",
     "check_log_lik",
     "check_parameters",
+    "check_probabilities",
     "log_likelihood",
     "posterior",
     "viterbi",
@@ -56,7 +57,9 @@ def _tolerance(dtype: torch.dtype) -> float:
     return 1e-4 if dtype in (torch.float16, torch.bfloat16, torch.float32) else 1e-8
 
 
-def _check_probabilities(name: str, p: torch.Tensor, shape: tuple[int, ...]) -> None:
+def check_probabilities(name: str, p: torch.Tensor, shape: tuple[int, ...]) -> None:
+    """Raise a ValueError naming `name` unless `p` has `shape`, no NaN, entries >= 0 and
+    last-dim sums of 1 (within a tolerance for its dtype)."""
     if tuple(p.shape) != shape:
         raise ValueError(f"{name}: expected shape {shape}, got {tuple(p.shape)}")
     if torch.isnan(p).any():
@@ -88,8 +91,8 @@ def check_parameters(
     if initial.dim() != 1 or initial.shape[0] < 1:
         raise ValueError(f"initial: expected shape [K] with K >= 1, got {tuple(initial.shape)}")
     K = initial.shape[0]
-    _check_probabilities("initial", initial, (K,))
-    _check_probabilities("transition", transition, (K, K))
+    check_probabilities("initial", initial, (K,))
+    check_probabilities("transition", transition, (K, K))
     return initial, transition
 
 
