@@ -8,18 +8,22 @@ Every function takes the same three things:
 
 and is batched over the leading dimensions ``...`` of ``log_lik`` (many sequences at once).
 
-How it is fast without giving up exactness: the recursions
+How the forward-backward recursions are fast without giving up exactness: the recursion
 
-    α_t = (α_{t-1} A) ∘ p(x_t | ·)                  (forward, sum-product)
-    δ_t = max_i (δ_{t-1}(i) + log A_i·) + ℓ_t       (Viterbi, max-plus)
+    α_t = (α_{t-1} A) ∘ p(x_t | ·)
 
-are products of K x K matrices in a semiring, and matrix products are associative. So time
-is cut into B blocks of L steps: every block first computes its own transfer matrix (the
-recursion started from each of the K states at once, all blocks in parallel), a parallel scan
-over the B block matrices gives the message entering each block, and a second pass runs the
-ordinary vector recursion inside all blocks at once. That is ~2L batched tensor operations
-instead of T Python steps (Särkkä & García-Fernández, 2021, do the same with a scan over
-single steps). Messages are rescaled every step, so T = 10⁶ neither underflows nor overflows.
+is a product of K x K matrices, and matrix products are associative. So time is cut into B
+blocks of L steps: every block first computes its own transfer matrix (the recursion started
+from each of the K states at once, all blocks in parallel), a parallel scan over the B block
+matrices gives the message entering each block, and a second pass runs the ordinary vector
+recursion inside all blocks at once. That is ~2L batched tensor operations instead of T
+Python steps (Särkkä & García-Fernández, 2021, do the same with a scan over single steps).
+Messages are rescaled every step, so T = 10⁶ neither underflows nor overflows.
+
+Viterbi's max-plus recursion δ_t = max_i (δ_{t-1}(i) + log A_i·) + ℓ_t has the same algebra,
+but max-plus matrix products have no BLAS kernel: blocks cost K³ a step and were measured
+3-6x slower than hmmlearn's C loop. So `viterbi` runs the recursion as a compiled loop
+(numba), K² a step, and the tensors come back to torch.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ import math
 from collections.abc import Callable
 from typing import NamedTuple
 
+import numba
+import numpy as np
 import torch
 
 __all__ = [
@@ -37,6 +43,7 @@ __all__ = [
     "check_parameters",
     "check_probabilities",
     "log_likelihood",
+    "path_log_joint",
     "posterior",
     "viterbi",
 ]
@@ -108,10 +115,14 @@ def check_log_lik(log_lik: torch.Tensor, K: int) -> torch.Tensor:
         )
     if log_lik.shape[-2] == 0:
         raise ValueError("log_lik: expected at least one time step (T >= 1), got T = 0")
-    if torch.isnan(log_lik).any():
-        raise ValueError("log_lik: contains NaN")
-    if (log_lik == float("inf")).any():
-        raise ValueError("log_lik: contains +inf (a log-likelihood must be <= a finite value)")
+    # One reduction clears almost every input: its sum is NaN or +inf only if some entry is
+    # NaN or +inf (or finite entries overflow); only then look entry by entry.
+    total = log_lik.sum()
+    if torch.isnan(total) or total == math.inf:
+        if torch.isnan(log_lik).any():
+            raise ValueError("log_lik: contains NaN")
+        if (log_lik == math.inf).any():
+            raise ValueError("log_lik: contains +inf (a log-likelihood must be <= a finite value)")
     return log_lik
 
 
@@ -126,7 +137,7 @@ def _prepare(
 
 
 # ---------------------------------------------------------------------------------------------
-# The parallel scan and the two semirings
+# The parallel scan and the sum-product semiring
 
 
 def associative_scan(
@@ -159,20 +170,6 @@ def _logmatmulexp(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return ((a - a_max).exp() @ (b - b_max).exp()).log() + a_max + b_max
 
 
-def _maxplus_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Max-plus: out[i, j] = max_k a[i, k] + b[k, j], for batches of matrices (a loop over k
-    is faster than one K³ broadcast, and keeps memory at O(K²) per matrix)."""
-    out = a[..., :, :1] + b[..., :1, :]
-    for k in range(1, a.shape[-1]):
-        out = torch.maximum(out, a[..., :, k : k + 1] + b[..., k : k + 1, :])
-    return out
-
-
-def _compose(earlier: torch.Tensor, later: torch.Tensor) -> torch.Tensor:
-    """Index maps ``[..., K]``: (earlier ∘ later)[j] = earlier[later[j]]."""
-    return earlier.gather(-1, later)
-
-
 # ---------------------------------------------------------------------------------------------
 # Blocking time
 
@@ -189,9 +186,9 @@ class _Blocks(NamedTuple):
 _PARALLEL_ROWS = 1000  # aim for about this many independent recursions per tensor operation
 _MIN_BLOCK = 8  # but keep blocks at least this long (measured: short sequences gain 2-5x)
 # Block matrices cost ~K³ per step and sequence, a plain step ~20 µs of overhead: past this
-# much extra work per step the plain recursion wins (measured on a week: K = 18 blocked 0.3 s,
-# plain 0.9 s; K = 27 blocked 1.8 s, plain 0.7 s; exact 128-state Viterbi 12 s vs 0.1 s).
-_MAX_BLOCK_WORK = 10_000
+# much extra work per step the plain recursion wins (posterior on a week, T = 10,080, one
+# thread: K = 27 blocked 0.30 s, plain 1.24 s; K = 64 1.69 s vs 1.25 s; K = 128 13 s vs 1.4 s).
+_MAX_BLOCK_WORK = 100_000
 
 
 def _blocks(log_lik: torch.Tensor, fill: float) -> _Blocks:
@@ -359,69 +356,58 @@ def posterior(
     return unnormalised / norm
 
 
-def _viterbi_plain(first: torch.Tensor, log_A: torch.Tensor, ll: torch.Tensor) -> ViterbiResult:
-    """Viterbi without time blocks, for a batch that is parallel enough on its own: a forward
-    pass keeps only δ_t, and the backward pass finds the best predecessor of the chosen state
-    alone, z_{t-1} = argmax_i δ_{t-1}(i) + log A_{i z_t} (K numbers a step, not K²)."""
-    deltas = [first]
-    for t in range(1, ll.shape[-2]):
-        best = _maxplus_matmul(deltas[-1].unsqueeze(-2), log_A).squeeze(-2)
-        deltas.append(best + ll[..., t, :])
-    log_joint, z = deltas[-1].max(-1)
-    path = [z]
-    into = log_A.T  # into[j] = log A_{·j}
-    for delta in reversed(deltas[:-1]):
-        z = (delta + into[z]).argmax(-1)
-        path.append(z)
-    return ViterbiResult(torch.stack(path[::-1], -1), log_joint)
+@numba.njit(cache=True, nogil=True)
+def _viterbi_loop(log_pi, log_A, ll, path):  # pragma: no cover - compiled
+    """Compiled Viterbi for sequences ``ll [R, T, K]`` (float64), filling ``path [R, T]``:
+    δ_t(j) = max_i δ_{t-1}(i) + log A_ij + ℓ_t(j) with ψ_t(j) its argmax (the first on ties),
+    then z_T = argmax_k δ_T(k) and z_{t-1} = ψ_t(z_t)."""
+    R, T, K = ll.shape
+    into = np.ascontiguousarray(log_A.T)  # into[j, i] = log A_ij, read along i
+    psi = np.empty((T, K), np.int32)
+    delta, new = np.empty(K), np.empty(K)
+    for r in range(R):
+        for k in range(K):
+            delta[k] = log_pi[k] + ll[r, 0, k]
+        for t in range(1, T):
+            for j in range(K):
+                best, arg = -np.inf, 0
+                for i in range(K):
+                    v = delta[i] + into[j, i]
+                    if v > best:
+                        best, arg = v, i
+                new[j] = best + ll[r, t, j]
+                psi[t, j] = arg
+            delta, new = new, delta
+        z = 0
+        for k in range(1, K):
+            if delta[k] > delta[z]:
+                z = k
+        path[r, T - 1] = z
+        for t in range(T - 1, 0, -1):
+            z = psi[t, z]
+            path[r, t - 1] = z
+
+
+def path_log_joint(
+    log_pi: torch.Tensor, log_A: torch.Tensor, log_lik: torch.Tensor, path: torch.Tensor
+) -> torch.Tensor:
+    """log p(z, x) = log π_{z_1} + Σ_t log A_{z_{t-1} z_t} + Σ_t ℓ_t(z_t) of paths ``[..., T]``,
+    shape ``[...]`` (differentiable in all three inputs)."""
+    emitted = log_lik.gather(-1, path.unsqueeze(-1)).squeeze(-1).sum(-1)
+    return log_pi[path[..., 0]] + log_A[path[..., :-1], path[..., 1:]].sum(-1) + emitted
 
 
 def viterbi(
     initial: torch.Tensor, transition: torch.Tensor, log_lik: torch.Tensor
 ) -> ViterbiResult:
-    """The MAP path argmax_z log p(z, x) ``[..., T]`` and its log p(z, x) ``[...]``."""
+    """The MAP path argmax_z log p(z, x) ``[..., T]`` and its log p(z, x) ``[...]``.
+
+    The max-plus recursion runs as a compiled loop (numba), K² work a step like hmmlearn's C;
+    max-plus matrix products have no BLAS kernel, so time blocks would cost K³ a step."""
     log_pi, A, ll = _prepare(initial, transition, log_lik)
     log_A, (T, K) = A.log(), ll.shape[-2:]
-    first = log_pi + ll[..., 0, :]  # δ_1
-    if T == 1:
-        log_joint, last = first.max(-1)
-        return ViterbiResult(last.unsqueeze(-1), log_joint)
-    blocks = _blocks(ll, 0.0)
-    B, L = blocks.pad.shape
-    if B == 1:
-        return _viterbi_plain(first, log_A, ll)
-    # Each block's max-plus transfer matrix D[i, j] = best log-score from i to j across it.
-    D = torch.full((K, K), -math.inf, dtype=ll.dtype).fill_diagonal_(0.0)
-    D = D.expand(*ll.shape[:-2], B, K, K)
-    for s in range(L):
-        new = _maxplus_matmul(D, log_A) + blocks.step[..., s, None, :]
-        D = torch.where(blocks.pad[:, s, None, None], D, new) if blocks.padded[s] else new
-    delta = _entering(first, D, _maxplus_matmul)[..., :B, :]
-    # δ_t(j) = max_i δ_{t-1}(i) + log A_ij + ℓ_t(j), inside every block at once, with the
-    # back-pointers ψ_t(j) = argmax_i (padding steps keep δ and point to themselves).
-    identity = torch.arange(K).expand_as(delta)
-    pointers = torch.empty((*delta.shape[:-1], L, K), dtype=torch.long)
-    for s in range(L):
-        best, arg = (delta.unsqueeze(-1) + log_A).max(-2)
-        new = best + blocks.step[..., s, :]
-        if blocks.padded[s]:
-            pad = blocks.pad[:, s, None]
-            new, arg = torch.where(pad, delta, new), torch.where(pad, identity, arg)
-        delta = new
-        pointers[..., s, :] = arg
-    log_joint, last = delta[..., -1, :].max(-1)
-    # Back-tracking, also per block: `to_step[..., b, s, :]` maps the state at the end of block
-    # b to the state at its step s; what is left in `before` maps it to the step before.
-    before = identity.clone()
-    to_step = torch.empty_like(pointers)
-    for s in reversed(range(L)):
-        to_step[..., s, :] = before
-        before = pointers[..., s, :].gather(-1, before)
-    # Chain the blocks from the end: the end of block b-1 is before[b][end of block b].
-    to_end = associative_scan(_compose, before[..., 1:, :].movedim(-2, 0), reverse=True)
-    index = last.expand(B - 1, *last.shape).unsqueeze(-1)
-    ends = torch.cat([to_end.gather(-1, index).squeeze(-1).movedim(0, -1), last.unsqueeze(-1)], -1)
-    z1 = before[..., 0, :].gather(-1, ends[..., :1])
-    inside = to_step.gather(-1, ends[..., None, None].expand(*ends.shape, L, 1)).squeeze(-1)
-    path = torch.cat([z1, inside.flatten(-2)[..., : T - 1]], -1)
-    return ViterbiResult(path, log_joint)
+    flat = ll.detach().reshape(-1, T, K).to(torch.float64).contiguous().numpy()
+    path = np.empty(flat.shape[:2], np.int64)
+    _viterbi_loop(log_pi.detach().double().numpy(), log_A.detach().double().numpy(), flat, path)
+    path = torch.from_numpy(path).reshape(ll.shape[:-1])
+    return ViterbiResult(path, path_log_joint(log_pi, log_A, ll, path))
