@@ -28,8 +28,10 @@ but max-plus matrix products have no BLAS kernel: blocks cost K³ a step and wer
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import numba
@@ -37,15 +39,19 @@ import numpy as np
 import torch
 
 __all__ = [
+    "FactorialChains",
     "ViterbiResult",
     "associative_scan",
     "check_log_lik",
     "check_parameters",
     "check_probabilities",
+    "factorial_chains",
+    "factorial_viterbi",
     "log_likelihood",
     "path_log_joint",
     "posterior",
     "viterbi",
+    "viterbi_paths",
 ]
 
 
@@ -357,35 +363,165 @@ def posterior(
 
 
 @numba.njit(cache=True, nogil=True)
-def _viterbi_loop(log_pi, log_A, ll, path):  # pragma: no cover - compiled
-    """Compiled Viterbi for sequences ``ll [R, T, K]`` (float64), filling ``path [R, T]``:
-    δ_t(j) = max_i δ_{t-1}(i) + log A_ij + ℓ_t(j) with ψ_t(j) its argmax (the first on ties),
-    then z_T = argmax_k δ_T(k) and z_{t-1} = ψ_t(z_t)."""
-    R, T, K = ll.shape
-    into = np.ascontiguousarray(log_A.T)  # into[j, i] = log A_ij, read along i
-    psi = np.empty((T, K), np.int32)
-    delta, new = np.empty(K), np.empty(K)
-    for r in range(R):
-        for k in range(K):
-            delta[k] = log_pi[k] + ll[r, 0, k]
-        for t in range(1, T):
-            for j in range(K):
-                best, arg = -np.inf, 0
-                for i in range(K):
-                    v = delta[i] + into[j, i]
-                    if v > best:
-                        best, arg = v, i
-                new[j] = best + ll[r, t, j]
-                psi[t, j] = arg
-            delta, new = new, delta
-        z = 0
-        for k in range(1, K):
-            if delta[k] > delta[z]:
-                z = k
-        path[r, T - 1] = z
-        for t in range(T - 1, 0, -1):
-            z = psi[t, z]
-            path[r, t - 1] = z
+def _viterbi_loop(log_pi, into, sizes, ll, start, path, psi):  # pragma: no cover - compiled
+    """Compiled Viterbi over the product of M chains for sequences laid end to end: ``ll
+    [P, K]`` (float64, K = Π sizes), a new sequence wherever ``start [P]`` is True (it must be
+    at 0). Fills ``path [P]`` with joint states (row-major, chain 0 slowest).
+
+    ``into[m, j, i]`` = log A⁽ᵐ⁾_ij (padded to the largest chain). The max over a predecessor
+    i = (i_1..i_M) factorises, max_i δ(i) + Σ_m log A⁽ᵐ⁾_{i_m j_m}: maximise over one chain's
+    coordinate at a time, K·Σ_m K_m work a step instead of K², keeping each chain's argmax
+    (the first on ties) in ``psi [P, M, K]`` to step back through the chains in reverse."""
+    P, K = ll.shape
+    M = sizes.shape[0]
+    stride = np.empty(M, np.int64)
+    s = 1
+    for m in range(M - 1, -1, -1):
+        stride[m] = s
+        s *= sizes[m]
+    # After chain m's pass, entry o holds states j for chains <= m and i for the others; it
+    # reads entries src[m, o, i] (o with chain m's state set to i) with weights log A⁽ᵐ⁾_{i j}.
+    src = np.zeros((M, K, into.shape[1]), np.int32)
+    weight = np.full((M, K, into.shape[1]), -np.inf)
+    for m in range(M):
+        for o in range(K):
+            j = (o // stride[m]) % sizes[m]
+            for i in range(sizes[m]):
+                src[m, o, i] = o + (i - j) * stride[m]
+                weight[m, o, i] = into[m, j, i]
+    delta = np.empty((2, K))  # δ and the next pass, by turns (no array swaps)
+    cur = 0
+    for t in range(P):
+        if start[t]:
+            for k in range(K):
+                delta[cur, k] = log_pi[k] + ll[t, k]
+        else:
+            for m in range(M):
+                nxt, size = 1 - cur, sizes[m]
+                if size == 2:  # chains of two and three states, the usual, written out
+                    for o in range(K):
+                        v0 = delta[cur, src[m, o, 0]] + weight[m, o, 0]
+                        v1 = delta[cur, src[m, o, 1]] + weight[m, o, 1]
+                        better = v1 > v0
+                        delta[nxt, o] = v1 if better else v0
+                        psi[t, m, o] = 1 if better else 0
+                elif size == 3:
+                    for o in range(K):
+                        v0 = delta[cur, src[m, o, 0]] + weight[m, o, 0]
+                        v1 = delta[cur, src[m, o, 1]] + weight[m, o, 1]
+                        v2 = delta[cur, src[m, o, 2]] + weight[m, o, 2]
+                        better = v1 > v0
+                        best = v1 if better else v0
+                        arg = 1 if better else 0
+                        better = v2 > best
+                        delta[nxt, o] = v2 if better else best
+                        psi[t, m, o] = 2 if better else arg
+                else:
+                    for o in range(K):
+                        best, arg = delta[cur, src[m, o, 0]] + weight[m, o, 0], 0
+                        for i in range(1, size):
+                            v = delta[cur, src[m, o, i]] + weight[m, o, i]
+                            better = v > best
+                            best = v if better else best
+                            arg = i if better else arg
+                        delta[nxt, o] = best
+                        psi[t, m, o] = arg
+                cur = nxt
+            for k in range(K):
+                delta[cur, k] += ll[t, k]
+        if t == P - 1 or start[t + 1]:  # a sequence ends: its best last state
+            z = 0
+            for k in range(1, K):
+                if delta[cur, k] > delta[cur, z]:
+                    z = k
+            path[t] = z
+    for t in range(P - 2, -1, -1):
+        if not start[t + 1]:
+            z = path[t + 1]
+            for m in range(M - 1, -1, -1):  # replace chain m's state by its best predecessor
+                z = src[m, z, psi[t + 1, m, z]]
+            path[t] = z
+
+
+class FactorialChains(NamedTuple):
+    """M independent chains as the compiled Viterbi reads them: ``log_pi [Π K_m]`` (log ⊗π⁽ᵐ⁾,
+    chain 0 slowest), ``into [M, K_max, K_max]`` with into[m, j, i] = log A⁽ᵐ⁾_ij (padded with
+    -inf), ``sizes [M]`` and ``digits [Π K_m, M]``, each joint state's per-chain states."""
+
+    log_pi: np.ndarray
+    into: np.ndarray
+    sizes: np.ndarray
+    digits: torch.Tensor
+
+
+def factorial_chains(
+    initials: Sequence[torch.Tensor], transitions: Sequence[torch.Tensor]
+) -> FactorialChains:
+    """Validate each chain's π⁽ᵐ⁾ ``[K_m]`` and A⁽ᵐ⁾ ``[K_m, K_m]`` and build the tables of
+    their product chain (built once, reused by every `viterbi_paths` call)."""
+    if len(initials) != len(transitions) or not initials:
+        raise ValueError(
+            f"initials, transitions: expected one π and one A per chain (M >= 1), got "
+            f"{len(initials)} and {len(transitions)}"
+        )
+    sizes = np.array([len(p) for p in initials], np.int64)
+    into = np.full((len(sizes), sizes.max(), sizes.max()), -np.inf)
+    log_pi = torch.zeros((), dtype=torch.float64)
+    for m, (p, a) in enumerate(zip(initials, transitions, strict=True)):
+        try:
+            p, a = check_parameters(p, a)
+        except ValueError as error:
+            raise ValueError(f"chain {m}: {error}" if len(sizes) > 1 else str(error)) from None
+        into[m, : sizes[m], : sizes[m]] = a.detach().double().log().T.numpy()
+        log_pi = (log_pi[..., None] + p.detach().double().log()).reshape(-1)
+    digits = torch.cartesian_prod(*(torch.arange(K) for K in sizes.tolist()))
+    digits = digits.reshape(-1, len(sizes))
+    return FactorialChains(log_pi.numpy(), into, sizes, digits)
+
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _split_rows(rows: int, work_per_row: int) -> list[tuple[int, int]]:
+    """Rows [a, b) for each thread: up to numba's thread count (one per core unless set
+    otherwise), none with less than ~10⁶ inner steps of work."""
+    parts = max(1, min(numba.get_num_threads(), rows, rows * work_per_row // 1_000_000))
+    edges = [round(i * rows / parts) for i in range(parts + 1)]
+    return list(itertools.pairwise(edges))
+
+
+def viterbi_paths(
+    chains: FactorialChains, log_lik: torch.Tensor, start: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Joint-state MAP paths ``[..., T]`` (index into ``chains.digits``) for per-step
+    log-likelihoods ``log_lik [..., T, Π K_m]`` of joint states; no checks on ``log_lik``.
+    ``start [..., T]`` (bool) may cut each row into several sequences: each True begins a new
+    one (from π), and the step before it ends one (default: one sequence per row). Rows are
+    independent, so they are shared out over threads (the compiled loop releases the GIL)."""
+    global _POOL
+    *batch, T, K = log_lik.shape
+    flat = log_lik.detach().reshape(-1, T, K).to(torch.float64).contiguous().numpy()
+    if start is None:
+        first = np.zeros(flat.shape[:2], np.bool_)
+    else:
+        first = start.reshape(-1, T).numpy().copy()
+    first[:, 0] = True
+    path = np.empty(flat.shape[:2], np.int64)
+    dtype = np.uint8 if chains.sizes.max() <= 256 else np.int32
+
+    def run(a: int, b: int) -> None:
+        psi = np.empty(((b - a) * T, len(chains.sizes), K), dtype)
+        _viterbi_loop(chains.log_pi, chains.into, chains.sizes, flat[a:b].reshape(-1, K),
+                      first[a:b].reshape(-1), path[a:b].reshape(-1), psi)
+
+    parts = _split_rows(flat.shape[0], T * K * int(chains.sizes.sum()))
+    if len(parts) == 1:
+        run(0, flat.shape[0])
+    else:
+        _POOL = _POOL or ThreadPoolExecutor(max_workers=numba.get_num_threads())
+        for job in [_POOL.submit(run, a, b) for a, b in parts]:
+            job.result()
+    return torch.from_numpy(path).reshape(*batch, T)
 
 
 def path_log_joint(
@@ -405,9 +541,35 @@ def viterbi(
     The max-plus recursion runs as a compiled loop (numba), K² work a step like hmmlearn's C;
     max-plus matrix products have no BLAS kernel, so time blocks would cost K³ a step."""
     log_pi, A, ll = _prepare(initial, transition, log_lik)
-    log_A, (T, K) = A.log(), ll.shape[-2:]
-    flat = ll.detach().reshape(-1, T, K).to(torch.float64).contiguous().numpy()
-    path = np.empty(flat.shape[:2], np.int64)
-    _viterbi_loop(log_pi.detach().double().numpy(), log_A.detach().double().numpy(), flat, path)
-    path = torch.from_numpy(path).reshape(ll.shape[:-1])
+    log_A = A.log()
+    path = viterbi_paths(factorial_chains([log_pi.exp()], [A]), ll)
     return ViterbiResult(path, path_log_joint(log_pi, log_A, ll, path))
+
+
+def factorial_viterbi(
+    initials: Sequence[torch.Tensor],
+    transitions: Sequence[torch.Tensor],
+    log_lik: torch.Tensor,
+) -> ViterbiResult:
+    """Exact MAP paths of M independent chains that share one emission (a factorial HMM):
+    chain m has π⁽ᵐ⁾ ``[K_m]`` and A⁽ᵐ⁾ ``[K_m, K_m]``, and ``log_lik [..., T, K_1, ..., K_M]``
+    scores every joint state. Returns ``path [..., M, T]`` (one row per chain) and
+    log p(z, x) ``[...]``. Equals `viterbi` on the product chain (π = ⊗π⁽ᵐ⁾, A = ⊗A⁽ᵐ⁾), at
+    Π K_m · Σ K_m work a step instead of (Π K_m)²."""
+    chains = factorial_chains(initials, transitions)
+    sizes = tuple(chains.sizes.tolist())
+    log_lik = torch.as_tensor(log_lik)
+    if log_lik.dim() < len(sizes) + 1 or tuple(log_lik.shape[-len(sizes):]) != sizes:
+        raise ValueError(
+            f"log_lik: expected shape [..., T, {', '.join(map(str, sizes))}] (one axis per "
+            f"chain), got {tuple(log_lik.shape)}"
+        )
+    ll = check_log_lik(log_lik.flatten(-len(sizes)), math.prod(sizes))
+    joint = viterbi_paths(chains, ll)  # [..., T]
+    states = chains.digits[joint].movedim(-1, -2)  # [..., M, T]
+    log_joint = ll.gather(-1, joint.unsqueeze(-1)).squeeze(-1).sum(-1)
+    for m, (p, a) in enumerate(zip(initials, transitions, strict=True)):
+        z = states[..., m, :]
+        log_p, log_a = torch.as_tensor(p).to(ll.dtype).log(), torch.as_tensor(a).to(ll.dtype).log()
+        log_joint = log_joint + log_p[z[..., 0]] + log_a[z[..., :-1], z[..., 1:]].sum(-1)
+    return ViterbiResult(states, log_joint)

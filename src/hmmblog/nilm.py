@@ -24,7 +24,13 @@ import pyro
 import pyro.distributions as dist
 import torch
 
-from hmmblog.inference import check_parameters, viterbi
+from hmmblog.inference import (
+    FactorialChains,
+    check_parameters,
+    factorial_chains,
+    viterbi,
+    viterbi_paths,
+)
 from hmmblog.simulation import sample
 
 __all__ = [
@@ -370,42 +376,138 @@ def _round_robin(N: int, sweep: int) -> list[tuple[int, int]]:
     return [(min(p), max(p)) for p in pairs if -1 not in p]
 
 
+_MARGIN = 60  # steps decoded either side of a changed residual (an hour at 1-minute steps)
+
+
+def _windows(changed: np.ndarray, margin: int) -> list[tuple[int, int]]:
+    """Time windows [a, b) covering every True of `changed [T]` widened by `margin` steps
+    each side; one window over everything once they cover half of it."""
+    T = changed.shape[0]
+    hits = np.flatnonzero(changed)
+    near = np.zeros(T + 1, np.int64)
+    np.add.at(near, np.maximum(hits - margin, 0), 1)
+    np.add.at(near, np.minimum(hits + margin + 1, T), -1)
+    covered = near.cumsum()[:T] > 0
+    if covered.sum() * 2 > T:
+        return [(0, T)]
+    edges = np.diff(covered.astype(np.int8), prepend=0, append=0)
+    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist(),
+                    strict=True))
+
+
+class _Block(NamedTuple):
+    """What an update of a block of chains needs, as numpy arrays over its Π K_n joint states:
+    the compiled tables (log π = 0: each window adds its own entry term), log π and log A of
+    the product chain, each joint state's total `power` and per-chain `part [M, Π K_n]` watts,
+    its per-chain states `digits [M, Π K_n]`, and the `stride [M]` that turns states into it."""
+
+    tables: FactorialChains
+    log_pi: np.ndarray
+    log_A: np.ndarray
+    power: np.ndarray
+    part: np.ndarray
+    digits: np.ndarray
+    stride: np.ndarray
+
+
 class _Decoder:
-    """State of block coordinate ascent on log p(z, y), for R restarts at once: `states
-    [R, N, T]` and each chain's current power `contrib [R, N, T]`."""
+    """State of block coordinate ascent on log p(z, y), for R restarts at once, as numpy arrays
+    (the updates are many small gathers, which numpy does several times faster than torch):
+    `states [R, N, T]`, each chain's power `contrib [R, N, T]` and their sum `total [R, T]`."""
 
     def __init__(self, y: torch.Tensor, appliances: list[Appliance], sigma: float, b: float,
                  states: torch.Tensor) -> None:
-        self.y, self.appliances, self.sigma, self.b = y, appliances, sigma, b
-        self.states = states
-        self.contrib = torch.stack(
-            [a.power[states[:, n]] for n, a in enumerate(appliances)], 1
+        self.target, self.appliances, self.sigma = (y - b).numpy(), appliances, sigma
+        self.states = states.numpy().copy()
+        self.contrib = np.stack(
+            [a.power.numpy()[self.states[:, n]] for n, a in enumerate(appliances)], 1
         )
-        self.total = self.contrib.sum(1)  # [R, T]
-        self._blocks: dict[tuple[int, ...], tuple[torch.Tensor, ...]] = {}
+        self.total = self.contrib.sum(1)
+        self._blocks: dict[tuple[int, ...], _Block] = {}
+        self._seen: dict[tuple[int, ...], np.ndarray] = {}  # the residual each block last fit
 
-    def _set(self, n: int, z: torch.Tensor) -> None:
-        new = self.appliances[n].power[z]
-        self.total = self.total + (new - self.contrib[:, n])
-        self.contrib[:, n] = new
-        self.states[:, n] = z
-
-    def update(self, block: tuple[int, ...]) -> None:
-        """Exact Viterbi of the chains in `block` jointly (Π K_n states over the block only)
-        against the residual y - b - Σ_{m ∉ block} μ⁽ᵐ⁾[z⁽ᵐ⁾] the other chains leave."""
+    def _block(self, block: tuple[int, ...]) -> _Block:
         if block not in self._blocks:
-            self._blocks[block] = _product_chain([self.appliances[n] for n in block])
-        initial, transition, power = self._blocks[block]
-        rest = self.total - self.contrib[:, list(block)].sum(1)  # [R, T]
-        log_lik = _normal_log_pdf((self.y - self.b - rest)[..., None] - power, self.sigma)
-        path = viterbi(initial, transition, log_lik).path  # [R, T]
-        states = _unravel(path, [self.appliances[n].K for n in block])  # [R, len(block), T]
-        for i, n in enumerate(block):
-            self._set(n, states[:, i])
+            chains = [self.appliances[n] for n in block]
+            initial, transition, power = _product_chain(chains)
+            tables = factorial_chains([a.initial for a in chains], [a.transition for a in chains])
+            digits = np.ascontiguousarray(tables.digits.numpy().T)  # [M, Π K_n]
+            part = np.stack([chains[i].power.numpy()[digits[i]] for i in range(len(block))])
+            stride = np.array([math.prod(tables.sizes[i + 1:].tolist()) for i in range(len(block))])
+            self._blocks[block] = _Block(
+                tables._replace(log_pi=np.zeros_like(tables.log_pi)), initial.log().numpy(),
+                transition.log().numpy(), power.numpy(), part, digits, stride,
+            )
+        return self._blocks[block]
 
-    def score(self) -> torch.Tensor:
-        """log p(z, y) of every restart, `[R]`."""
-        return log_joint(self.y, self.appliances, self.states, self.sigma, self.b)
+    def set_sigma(self, sigma: float) -> None:
+        """Change the noise level: every block has to be fit afresh."""
+        self.sigma = sigma
+        self._seen.clear()
+
+    def update(self, block: tuple[int, ...], local: bool = False) -> bool:
+        """Exact Viterbi of the chains in `block` jointly (Π K_n states over the block only)
+        against the residual y - b - Σ_{m ∉ block} μ⁽ᵐ⁾[z⁽ᵐ⁾] the other chains leave.
+
+        With `local`, only where that residual changed since the block was last fit (±
+        `_MARGIN` steps), holding the block's states at the window edges fixed: the exact
+        optimum over the windows given everything else. Returns whether any state changed."""
+        k = self._block(block)
+        rows = list(block)
+        rest = self.total.copy()  # [R, T]: what the chains outside the block explain
+        for n in rows:
+            rest -= self.contrib[:, n]
+        R, T = rest.shape
+        windows = [(0, T)]
+        if local and block in self._seen:
+            changed = (rest != self._seen[block]).any(0)
+            if not changed.any():
+                return False  # nothing outside the block moved: it is already optimal
+            windows = _windows(changed, _MARGIN)
+        self._seen[block] = rest
+        joint = sum(self.states[:, n] * k.stride[i] for i, n in enumerate(rows))  # [R, T]
+        # All windows end to end: `steps` are their times, `firsts`/`lasts` their edges there.
+        lengths = np.array([b - a for a, b in windows])
+        lasts = lengths.cumsum() - 1
+        firsts = lasts - lengths + 1
+        steps = (slice(None) if len(windows) == 1 and lengths[0] == T
+                 else np.concatenate([np.arange(a, b) for a, b in windows]))
+        log_lik = (self.target - rest)[:, steps, None] - k.power  # [R, P, Π K_n] residuals
+        np.square(log_lik, out=log_lik)
+        log_lik *= -0.5 / self.sigma**2  # log Normal, up to a constant
+        for w, (a, b) in enumerate(windows):
+            # enter from π or from the block's state just before, leave into the one after
+            log_lik[:, firsts[w]] += k.log_A[joint[:, a - 1]] if a > 0 else k.log_pi
+            if b < T:
+                log_lik[:, lasts[w]] += k.log_A[:, joint[:, b]].T
+        start = np.zeros((R, lasts[-1] + 1), np.bool_)
+        start[:, firsts] = True
+        new = viterbi_paths(k.tables, torch.from_numpy(log_lik), torch.from_numpy(start)).numpy()
+        if np.array_equal(new, joint[:, steps]):
+            return False
+        joint[:, steps] = new
+        for i, n in enumerate(rows):  # one gather per chain (4x faster than one [R, T, M])
+            self.states[:, n] = k.digits[i][joint]
+            self.contrib[:, n] = k.part[i][joint]
+        self.total = rest + k.power[joint]
+        return True
+
+    def keep(self, rows: list[int]) -> None:
+        """Keep only these restarts."""
+        self.states, self.contrib, self.total = (
+            self.states[rows], self.contrib[rows], self.total[rows]
+        )
+        self._seen = {block: rest[rows] for block, rest in self._seen.items()}
+
+    def distinct(self) -> list[int]:
+        """One restart of each set of identical ones: updates act on each restart alone, so
+        twins stay twins."""
+        return [r for r in range(self.states.shape[0])
+                if not any(np.array_equal(self.states[r], self.states[q]) for q in range(r))]
+
+    def score(self, y: torch.Tensor, b: float, sigma: float) -> torch.Tensor:
+        """log p(z, y) of every restart at noise `sigma`, `[R]`."""
+        return log_joint(y, self.appliances, torch.from_numpy(self.states), sigma, b)
 
 
 def _greedy_start(
@@ -530,44 +632,30 @@ def disaggregate(
     blocks = _confusable_pairs(appliances) + _confusable_triples(appliances, noise_std)
     dec = _Decoder(y, appliances, noise_std, background,
                    _greedy_start(y, appliances, noise_std, background, orders))
-    clock = 0
-    changed_at = [0] * N  # when each chain last changed (in any restart)
-    evaluated_at: dict[tuple[int, ...], int] = {}
-
-    def run(block: tuple[int, ...]) -> None:
-        nonlocal clock
-        if evaluated_at.get(block, -1) > max(
-            (changed_at[m] for m in range(N) if m not in block), default=-1
-        ):
-            return  # nothing outside the block moved: its exact optimum is where it is
-        before = dec.states[:, list(block)].clone()
-        dec.update(block)
-        clock += 1
-        for i, n in enumerate(block):
-            if not torch.equal(before[:, i], dec.states[:, n]):
-                changed_at[n] = clock
-        clock += 1
-        evaluated_at[block] = clock
-
-    quiet, sweeps = 0, 0
+    dec.keep(dec.distinct())
     for factor in anneal:  # coarse to fine: blur the small power differences first
-        dec.sigma = noise_std * factor
+        dec.set_sigma(noise_std * factor)
         for n in orders[0]:
             dec.update((n,))
         for block in blocks if pairs else []:
             dec.update(block)
-    dec.sigma = noise_std
+        dec.keep(dec.distinct())
+    # Go on from the best restart alone (measured: on 42 households the final answer was the
+    # same as sweeping every restart; it halves the time of large houses).
+    dec.set_sigma(noise_std)
+    dec.keep([int(dec.score(y, background, noise_std).argmax())])
+    quiet, sweeps = 0, 0
     while sweeps < max_sweeps and quiet < 2:
-        last = max(changed_at)
+        moved = False
         for n in orders[0]:
-            run((n,))
+            moved |= dec.update((n,), local=True)
         if pairs and N > 1:
             for block in blocks + [p for p in _round_robin(N, sweeps) if p not in blocks]:
-                run(block)
+                moved |= dec.update(block, local=True)
         sweeps += 1
-        quiet = quiet + 1 if max(changed_at) == last else 0
-    r = int(dec.score().argmax())
-    return _result(y, appliances, dec.states[r].clone(), noise_std, background, sweeps)
+        quiet = 0 if moved else quiet + 1
+    return _result(y, appliances, torch.from_numpy(dec.states[0].copy()), noise_std,
+                   background, sweeps)
 
 
 # ---------------------------------------------------------------------------------------------
