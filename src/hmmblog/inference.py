@@ -444,14 +444,28 @@ def _viterbi_loop(log_pi, into, sizes, ll, start, path, psi):  # pragma: no cove
 
 
 class FactorialChains(NamedTuple):
-    """M independent chains as the compiled Viterbi reads them: ``log_pi [Π K_m]`` (log ⊗π⁽ᵐ⁾,
-    chain 0 slowest), ``into [M, K_max, K_max]`` with into[m, j, i] = log A⁽ᵐ⁾_ij (padded with
-    -inf), ``sizes [M]`` and ``digits [Π K_m, M]``, each joint state's per-chain states."""
+    """M independent chains as the compiled Viterbi reads them (numpy, float64): ``log_pi
+    [Π K_m]`` (log ⊗π⁽ᵐ⁾), ``into [M, K_max, K_max]`` with into[m, j, i] = log A⁽ᵐ⁾_ij (padded
+    with -inf), ``sizes [M]`` and ``digits [M, Π K_m]``, the per-chain states of each joint
+    state (row-major: chain 0 slowest)."""
 
     log_pi: np.ndarray
     into: np.ndarray
     sizes: np.ndarray
-    digits: torch.Tensor
+    digits: np.ndarray
+
+    @staticmethod
+    def from_logs(log_pis: Sequence[np.ndarray], log_As: Sequence[np.ndarray]) -> FactorialChains:
+        """The tables from each chain's log π⁽ᵐ⁾ ``[K_m]`` and log A⁽ᵐ⁾ ``[K_m, K_m]``, as they
+        are (`factorial_chains` checks them first)."""
+        sizes = np.array([len(p) for p in log_pis], np.int64)
+        digits = np.indices(sizes).reshape(len(sizes), -1)
+        into = np.full((len(sizes), sizes.max(), sizes.max()), -np.inf)
+        log_pi = np.zeros(digits.shape[1])
+        for m, (p, a) in enumerate(zip(log_pis, log_As, strict=True)):
+            into[m, : sizes[m], : sizes[m]] = a.T
+            log_pi += p[digits[m]]
+        return FactorialChains(log_pi, into, sizes, digits)
 
 
 def factorial_chains(
@@ -464,19 +478,15 @@ def factorial_chains(
             f"initials, transitions: expected one π and one A per chain (M >= 1), got "
             f"{len(initials)} and {len(transitions)}"
         )
-    sizes = np.array([len(p) for p in initials], np.int64)
-    into = np.full((len(sizes), sizes.max(), sizes.max()), -np.inf)
-    log_pi = torch.zeros((), dtype=torch.float64)
+    log_pis, log_As = [], []
     for m, (p, a) in enumerate(zip(initials, transitions, strict=True)):
         try:
             p, a = check_parameters(p, a)
         except ValueError as error:
-            raise ValueError(f"chain {m}: {error}" if len(sizes) > 1 else str(error)) from None
-        into[m, : sizes[m], : sizes[m]] = a.detach().double().log().T.numpy()
-        log_pi = (log_pi[..., None] + p.detach().double().log()).reshape(-1)
-    digits = torch.cartesian_prod(*(torch.arange(K) for K in sizes.tolist()))
-    digits = digits.reshape(-1, len(sizes))
-    return FactorialChains(log_pi.numpy(), into, sizes, digits)
+            raise ValueError(f"chain {m}: {error}" if len(initials) > 1 else str(error)) from None
+        log_pis.append(p.detach().double().log().numpy())
+        log_As.append(a.detach().double().log().numpy())
+    return FactorialChains.from_logs(log_pis, log_As)
 
 
 _POOL: ThreadPoolExecutor | None = None
@@ -566,7 +576,7 @@ def factorial_viterbi(
         )
     ll = check_log_lik(log_lik.flatten(-len(sizes)), math.prod(sizes))
     joint = viterbi_paths(chains, ll)  # [..., T]
-    states = chains.digits[joint].movedim(-1, -2)  # [..., M, T]
+    states = torch.from_numpy(chains.digits)[:, joint].movedim(0, -2)  # [..., M, T]
     log_joint = ll.gather(-1, joint.unsqueeze(-1)).squeeze(-1).sum(-1)
     for m, (p, a) in enumerate(zip(initials, transitions, strict=True)):
         z = states[..., m, :]
