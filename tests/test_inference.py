@@ -6,6 +6,7 @@ import itertools
 import math
 from unittest import mock
 
+import numba
 import numpy as np
 import pytest
 import torch
@@ -263,8 +264,84 @@ def test_gradients_are_finite_when_a_state_is_far_from_every_point(dtype, batch)
         torch.testing.assert_close(loc.grad, loc2.grad, rtol=1e-8, atol=1e-10)
 
 
-@pytest.mark.parametrize("K", [20, 25])  # 20: time blocks; 25: the plain recursion (K³ too big)
+@pytest.mark.parametrize("K", [20, 50])  # 20: time blocks; 50: the plain recursion (K³ too big)
 def test_many_states_match_the_plain_loop(K):
     pi, A, _ = random_model(K, 2, seed=K)
     ll = torch.randn(300, K, generator=torch.Generator().manual_seed(K), dtype=torch.float64)
     assert_matches_plain_loop(pi, A, ll)
+
+
+# -- factorial Viterbi: many chains, one emission ---------------------------------------------
+
+def kron_chain(initials, transitions):
+    """π and A of the product chain (chain 0 slowest), the oracle's way: Kronecker products."""
+    pi, A = torch.ones(1, dtype=torch.float64), torch.ones(1, 1, dtype=torch.float64)
+    for p, a in zip(initials, transitions, strict=True):
+        pi, A = torch.kron(pi, p), torch.kron(A, a)
+    return pi, A
+
+
+@settings(max_examples=60)
+@given(sizes=st.lists(st.integers(1, 3), min_size=1, max_size=3), T=st.integers(1, 40),
+       seed=st.integers(0, 2**31 - 1), zeros=st.booleans())
+def test_factorial_viterbi_is_viterbi_on_the_product_chain(sizes, T, seed, zeros):
+    chains = [random_model(K, 1, seed + m, zeros=zeros)[:2] for m, K in enumerate(sizes)]
+    initials, transitions = [c[0] for c in chains], [c[1] for c in chains]
+    g = torch.Generator().manual_seed(seed)
+    ll = 3 * torch.randn(2, T, *sizes, generator=g, dtype=torch.float64)
+    got = inference.factorial_viterbi(initials, transitions, ll)
+    pi, A = kron_chain(initials, transitions)
+    flat = ll.flatten(-len(sizes))
+    ref = viterbi(pi, A, flat)
+    assert got.path.shape == (2, len(sizes), T)
+    torch.testing.assert_close(got.log_joint, ref.log_joint, rtol=1e-12, atol=1e-9)
+    # the per-chain paths are a best joint path: score them on the product chain
+    joint = sum(got.path[:, m] * math.prod(sizes[m + 1:]) for m in range(len(sizes)))
+    for r in range(2):
+        torch.testing.assert_close(path_log_joint(pi, A, flat[r], joint[r]), ref.log_joint[r],
+                                   rtol=1e-12, atol=1e-9)
+
+
+def test_factorial_viterbi_matches_brute_force_on_two_chains():
+    chains = [random_model(2, 1, 7)[:2], random_model(3, 1, 8)[:2]]
+    ll = torch.randn(5, 2, 3, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    pi, A = kron_chain([c[0] for c in chains], [c[1] for c in chains])
+    _, _, best = brute_force(pi, A, ll.flatten(-2))
+    got = inference.factorial_viterbi([c[0] for c in chains], [c[1] for c in chains], ll)
+    torch.testing.assert_close(got.log_joint, best, rtol=1e-12, atol=1e-12)
+
+
+def test_viterbi_paths_cut_into_sequences_equals_separate_calls():
+    pi, A, _ = random_model(3, 1, seed=2)
+    ll = torch.randn(2, 60, 3, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    start = torch.zeros(2, 60, dtype=torch.bool)
+    start[0, 17] = start[1, 40] = start[1, 41] = True  # pieces 0-16, 17-59; 0-39, 40, 41-59
+    chains = inference.factorial_chains([pi], [A])
+    got = inference.viterbi_paths(chains, ll, start)
+    for r, cuts in enumerate([[0, 17, 60], [0, 40, 41, 60]]):
+        for a, b in itertools.pairwise(cuts):
+            assert torch.equal(got[r, a:b], viterbi(pi, A, ll[r, a:b]).path)
+
+
+def test_threads_give_the_paths_one_thread_gives():
+    pi, A, _ = random_model(8, 1, seed=5)
+    ll = torch.randn(40, 2000, 8, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
+    chains = inference.factorial_chains([pi], [A])
+    assert len(inference._split_rows(40, 2000 * 8 * 8)) == min(numba.get_num_threads(), 40)
+    threaded = inference.viterbi_paths(chains, ll)
+    with mock.patch.object(inference, "_split_rows", lambda rows, work: [(0, rows)]):
+        serial = inference.viterbi_paths(chains, ll)
+    assert torch.equal(threaded, serial)
+
+
+def test_factorial_viterbi_bad_input_raises_clear_errors():
+    pi = torch.tensor([0.6, 0.4], dtype=torch.float64)
+    A = torch.tensor([[0.7, 0.3], [0.4, 0.6]], dtype=torch.float64)
+    with pytest.raises(ValueError, match="expected one π and one A per chain"):
+        inference.factorial_viterbi([pi], [A, A], torch.zeros(5, 2, 2))
+    with pytest.raises(ValueError, match="chain 1: transition: rows must sum to 1"):
+        inference.factorial_viterbi([pi, pi], [A, A * 2], torch.zeros(5, 2, 2))
+    with pytest.raises(ValueError, match=r"log_lik: expected shape \[\.\.\., T, 2, 2\]"):
+        inference.factorial_viterbi([pi, pi], [A, A], torch.zeros(5, 4))
+    with pytest.raises(ValueError, match="log_lik: contains NaN"):
+        inference.factorial_viterbi([pi, pi], [A, A], torch.full((5, 2, 2), float("nan")))

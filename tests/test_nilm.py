@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from unittest import mock
 
 import numpy as np
 import pyro
@@ -15,11 +16,13 @@ import pytest
 import torch
 from pyro.infer import TraceEnum_ELBO, config_enumerate, infer_discrete
 
-from hmmblog import log_likelihood, viterbi
+from hmmblog import log_likelihood, nilm, viterbi
 from hmmblog.nilm import (
     Appliance,
+    _Decoder,
     _product_chain,
     _round_robin,
+    _windows,
     appliance_catalogue,
     disaggregate,
     disaggregate_exact,
@@ -170,6 +173,67 @@ def test_close_to_exact_on_realistic_households() -> None:
             (f1_score(hh.power, exact.power).mean() - f1_score(hh.power, ours.power).mean()).item()
         )
     assert np.mean(gaps) < 0.03
+
+
+def test_windows_cover_every_change_with_a_margin() -> None:
+    changed = np.zeros(1000, dtype=bool)
+    changed[[100, 115, 140, 700]] = True
+    assert _windows(changed, 10) == [(90, 126), (130, 151), (690, 711)]  # 100, 115 overlap
+    changed[[0, 999]] = True
+    assert _windows(changed, 10) == [(0, 11), (90, 126), (130, 151), (690, 711), (989, 1000)]
+    changed[:600] = True
+    assert _windows(changed, 10) == [(0, 1000)]  # over half: one window
+
+
+def test_a_local_refit_finds_what_a_full_refit_finds() -> None:
+    """Refitting only around where the other chains moved (block states held at the window
+    edges) gives the full-length refit's answer when the change is local."""
+    apps = random_household(4, seed=3)
+    hh = simulate_household(apps, 1440, noise_std=20.0, background=150.0, seed=3)
+    start = torch.zeros(1, 4, 1440, dtype=torch.long)
+    local = _Decoder(hh.aggregate, apps, 20.0, 150.0, start.clone())
+    for n in range(4):
+        local.update((n,))
+    assert not local.update((0,), local=True)  # nothing moved since chain 0 was fit
+    local.states[0, 1, 600:700] = 1 - local.states[0, 1, 600:700]  # chain 1 changes locally
+    local.contrib[0, 1] = apps[1].power.numpy()[local.states[0, 1]]
+    local.total = local.contrib.sum(1)
+    full = _Decoder(hh.aggregate, apps, 20.0, 150.0, torch.from_numpy(local.states.copy()))
+    local.update((0, 2), local=True)
+    full.update((0, 2))
+    assert np.array_equal(local.states, full.states)
+    assert np.allclose(local.total, full.total)
+
+
+def test_a_local_refit_is_the_exact_optimum_over_its_window() -> None:
+    """Brute force over every state of a chain inside a 5-step window: the local refit reaches
+    the best log p(z, y) with everything outside the window held fixed — which needs the
+    transitions into and out of the window (vague readings make them decide)."""
+    apps = random_household(4, seed=5)
+    hh = simulate_household(apps, 1440, noise_std=20.0, background=150.0, seed=5)
+    sigma, truth = 400.0, hh.states.numpy()
+    for t0 in np.flatnonzero(np.diff(truth[0]))[:10].tolist():  # where chain 0 switches
+        dec = _Decoder(hh.aggregate, apps, sigma, 150.0, hh.states[None].clone())
+        dec.update((0,))  # fit once (it remembers its residual), then back to the truth
+        dec.states[0] = truth
+        dec.states[0, 1, t0] = 1 - truth[1, t0]  # and chain 1 moves at that step only
+        for n in range(4):
+            dec.contrib[0, n] = apps[n].power.numpy()[dec.states[0, n]]
+        dec.total = dec.contrib.sum(1)
+        before = dec.states.copy()
+        with mock.patch.object(nilm, "_MARGIN", 2):
+            dec.update((0,), local=True)
+        window = slice(t0 - 2, t0 + 3)
+        outside = np.ones(1440, dtype=bool)
+        outside[window] = False
+        assert np.array_equal(dec.states[..., outside], before[..., outside])
+        best = -math.inf
+        for choice in itertools.product(range(apps[0].K), repeat=5):
+            states = torch.from_numpy(before[0].copy())
+            states[0, window] = torch.tensor(choice)
+            best = max(best, log_joint(hh.aggregate, apps, states, sigma, 150.0).item())
+        got = log_joint(hh.aggregate, apps, torch.from_numpy(dec.states[0]), sigma, 150.0)
+        assert got.item() == pytest.approx(best, abs=1e-9), t0
 
 
 def test_round_robin_meets_every_pair() -> None:
