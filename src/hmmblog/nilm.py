@@ -7,9 +7,10 @@ The model: appliance n = 1..N is its own Markov chain z⁽ⁿ⁾_t over K_n powe
 
 with b a constant background load. Exact MAP decoding works on the product chain with
 Π K_n states, exponential in N. `disaggregate` instead climbs the exact joint log-probability
-by *block coordinate ascent*: the core's exact `viterbi` for one chain (or a pair of chains)
-against the residual the other chains leave, O(T · Σ K_n²) per sweep, from a greedy start.
-`disaggregate_exact` builds the product chain (for small N only) as the reference.
+by *block coordinate ascent*: the core's exact factorial Viterbi for one chain (or a block of
+two or three) against the residual the other chains leave, from a greedy start; a block of M
+chains costs T · Π K_m · Σ K_m, so a sweep is linear in N for a bounded number of blocks per
+chain. `disaggregate_exact` builds the product chain (for small N only) as the reference.
 """
 
 from __future__ import annotations
@@ -602,21 +603,25 @@ def disaggregate(
     pairs: bool = True,
     anneal: Sequence[float] = (8.0, 4.0, 2.0, 1.4),
 ) -> Disaggregation:
-    """Approximate MAP states of the factorial HMM in O(T · Σ K_n²) per sweep.
+    """Approximate MAP states of the factorial HMM, with a bounded number of small exact
+    block updates per appliance and sweep (linear in N).
 
     1. `restarts` greedy starts: appliances decoded one at a time, largest first (later
-       restarts swap one pair of similar appliances in that order), as one batch.
+       restarts swap one pair of similar appliances in that order), as one batch; identical
+       restarts are merged.
     2. Annealing: one pass of single and confusable-block updates at each noise level
        `noise_std · f` for f in `anneal` (coarse to fine), so small appliances are first
-       placed by their timing and only then by their exact power.
+       placed by their timing and only then by their exact power. Then only the restart with
+       the highest log p(z, y) goes on.
     3. Sweeps at the model's noise: exact Viterbi of each chain against the residual of the
        others, then of its confusable pairs and triples and one round of round-robin pairs.
        Every update maximises log p(z, y) exactly over its block, so the score never falls;
-       an update is skipped when no chain outside its block changed since it last ran.
+       it refits only the windows (± `_MARGIN` steps) where the block's residual changed since
+       it last ran, holding the states at the window edges, and is skipped if none did.
        Stop after two sweeps without a change (or `max_sweeps`).
 
-    Returns the restart with the highest log p(z, y). Deterministic (no random numbers
-    depend on the data). `pairs=False` and `anneal=()` give plain single-chain ICM.
+    Deterministic (no random numbers depend on the data). `pairs=False` and `anneal=()` give
+    plain single-chain ICM.
     """
     y = _check_aggregate(aggregate)
     appliances = _check_appliances(appliances)
