@@ -49,6 +49,7 @@ __all__ = [
     "factorial_viterbi",
     "log_likelihood",
     "path_log_joint",
+    "path_log_prior",
     "posterior",
     "viterbi",
     "viterbi_paths",
@@ -534,13 +535,18 @@ def viterbi_paths(
     return torch.from_numpy(path).reshape(*batch, T)
 
 
+def path_log_prior(log_pi: torch.Tensor, log_A: torch.Tensor, path: torch.Tensor) -> torch.Tensor:
+    """log p(z) = log π_{z_1} + Σ_t log A_{z_{t-1} z_t} of paths ``[..., T]``, shape ``[...]``."""
+    return log_pi[path[..., 0]] + log_A[path[..., :-1], path[..., 1:]].sum(-1)
+
+
 def path_log_joint(
     log_pi: torch.Tensor, log_A: torch.Tensor, log_lik: torch.Tensor, path: torch.Tensor
 ) -> torch.Tensor:
-    """log p(z, x) = log π_{z_1} + Σ_t log A_{z_{t-1} z_t} + Σ_t ℓ_t(z_t) of paths ``[..., T]``,
-    shape ``[...]`` (differentiable in all three inputs)."""
+    """log p(z, x) = log p(z) + Σ_t ℓ_t(z_t) of paths ``[..., T]``, shape ``[...]``
+    (differentiable in all three inputs)."""
     emitted = log_lik.gather(-1, path.unsqueeze(-1)).squeeze(-1).sum(-1)
-    return log_pi[path[..., 0]] + log_A[path[..., :-1], path[..., 1:]].sum(-1) + emitted
+    return path_log_prior(log_pi, log_A, path) + emitted
 
 
 def viterbi(
@@ -550,9 +556,11 @@ def viterbi(
 
     The max-plus recursion runs as a compiled loop (numba), K² work a step like hmmlearn's C;
     max-plus matrix products have no BLAS kernel, so time blocks would cost K³ a step."""
-    log_pi, A, ll = _prepare(initial, transition, log_lik)
+    log_pi, A, ll = _prepare(initial, transition, log_lik)  # checked here, not again
     log_A = A.log()
-    path = viterbi_paths(factorial_chains([log_pi.exp()], [A]), ll)
+    chain = FactorialChains.from_logs([log_pi.detach().double().numpy()],
+                                      [log_A.detach().double().numpy()])
+    path = viterbi_paths(chain, ll)
     return ViterbiResult(path, path_log_joint(log_pi, log_A, ll, path))
 
 
@@ -579,7 +587,6 @@ def factorial_viterbi(
     states = torch.from_numpy(chains.digits)[:, joint].movedim(0, -2)  # [..., M, T]
     log_joint = ll.gather(-1, joint.unsqueeze(-1)).squeeze(-1).sum(-1)
     for m, (p, a) in enumerate(zip(initials, transitions, strict=True)):
-        z = states[..., m, :]
         log_p, log_a = torch.as_tensor(p).to(ll.dtype).log(), torch.as_tensor(a).to(ll.dtype).log()
-        log_joint = log_joint + log_p[z[..., 0]] + log_a[z[..., :-1], z[..., 1:]].sum(-1)
+        log_joint = log_joint + path_log_prior(log_p, log_a, states[..., m, :])
     return ViterbiResult(states, log_joint)
