@@ -640,7 +640,7 @@ def disaggregate(
             dec.update(block)
         dec.keep(dec.distinct())
     # Go on from the best restart alone (measured: on 46 households, 42 half-days and 4 weeks,
-    # the final answer was the same as sweeping every restart; it halves large houses' time).
+    # the final answer was the same as sweeping every restart, in up to a third less time).
     dec.set_sigma(noise_std)
     dec.keep([int(dec.score(y, background, noise_std).argmax())])
     quiet, sweeps = 0, 0
