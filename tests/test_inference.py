@@ -321,6 +321,9 @@ def test_viterbi_paths_cut_into_sequences_equals_separate_calls():
     for r, cuts in enumerate([[0, 17, 60], [0, 40, 41, 60]]):
         for a, b in itertools.pairwise(cuts):
             assert torch.equal(got[r, a:b], viterbi(pi, A, ll[r, a:b]).path)
+    as_array = inference.viterbi_paths(chains, ll.numpy(), start.numpy())  # no torch round trip
+    assert isinstance(as_array, np.ndarray) and np.array_equal(as_array, got.numpy())
+    assert start.sum() == 3  # the caller's flags are not overwritten
 
 
 def test_threads_give_the_paths_one_thread_gives():

@@ -502,20 +502,26 @@ def _split_rows(rows: int, work_per_row: int) -> list[tuple[int, int]]:
 
 
 def viterbi_paths(
-    chains: FactorialChains, log_lik: torch.Tensor, start: torch.Tensor | None = None
-) -> torch.Tensor:
+    chains: FactorialChains,
+    log_lik: torch.Tensor | np.ndarray,
+    start: torch.Tensor | np.ndarray | None = None,
+) -> torch.Tensor | np.ndarray:
     """Joint-state MAP paths ``[..., T]`` (index into ``chains.digits``) for per-step
     log-likelihoods ``log_lik [..., T, Π K_m]`` of joint states; no checks on ``log_lik``.
     ``start [..., T]`` (bool) may cut each row into several sequences: each True begins a new
     one (from π), and the step before it ends one (default: one sequence per row). Rows are
-    independent, so they are shared out over threads (the compiled loop releases the GIL)."""
+    independent, so they are shared out over threads (the compiled loop releases the GIL).
+    Tensors in, a tensor out; numpy arrays in, an array out (no conversions)."""
     global _POOL
+    as_array = isinstance(log_lik, np.ndarray)
+    if not as_array:
+        log_lik = log_lik.detach().to(torch.float64).numpy()
     *batch, T, K = log_lik.shape
-    flat = log_lik.detach().reshape(-1, T, K).to(torch.float64).contiguous().numpy()
+    flat = np.ascontiguousarray(log_lik.reshape(-1, T, K), np.float64)
     if start is None:
         first = np.zeros(flat.shape[:2], np.bool_)
     else:
-        first = start.reshape(-1, T).numpy().copy()
+        first = np.array(np.asarray(start).reshape(-1, T), np.bool_)  # a copy: set below
     first[:, 0] = True
     path = np.empty(flat.shape[:2], np.int64)
     dtype = np.uint8 if chains.sizes.max() <= 256 else np.int32
@@ -532,7 +538,8 @@ def viterbi_paths(
         _POOL = _POOL or ThreadPoolExecutor(max_workers=numba.get_num_threads())
         for job in [_POOL.submit(run, a, b) for a, b in parts]:
             job.result()
-    return torch.from_numpy(path).reshape(*batch, T)
+    path = path.reshape(*batch, T)
+    return path if as_array else torch.from_numpy(path)
 
 
 def path_log_prior(log_pi: torch.Tensor, log_A: torch.Tensor, path: torch.Tensor) -> torch.Tensor:

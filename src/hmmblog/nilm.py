@@ -374,22 +374,32 @@ def _round_robin(N: int, sweep: int) -> list[tuple[int, int]]:
 
 
 _MARGIN = 60  # steps decoded either side of a changed residual (an hour at 1-minute steps)
+_TRAP_MARGIN = 30  # steps decoded either side of a possible sum trap
 
 
-def _windows(changed: np.ndarray, margin: int) -> list[tuple[int, int]]:
-    """Time windows [a, b) covering every True of `changed [T]` widened by `margin` steps
-    each side; one window over everything once they cover half of it."""
-    T = changed.shape[0]
-    hits = np.flatnonzero(changed)
-    near = np.zeros(T + 1, np.int64)
-    np.add.at(near, np.maximum(hits - margin, 0), 1)
-    np.add.at(near, np.minimum(hits + margin + 1, T), -1)
-    covered = near.cumsum()[:T] > 0
+def _near(hits: np.ndarray, margin: int) -> np.ndarray:
+    """`[T]` mask of the steps within `margin` steps of a True of `hits [T]`."""
+    T = hits.shape[0]
+    at = np.flatnonzero(hits)
+    count = np.bincount(np.maximum(at - margin, 0), minlength=T + 1)
+    count -= np.bincount(np.minimum(at + margin + 1, T), minlength=T + 1)
+    return count.cumsum()[:T] > 0
+
+
+def _windows(covered: np.ndarray) -> np.ndarray:
+    """The runs [a, b) of True in `covered [T]` as rows of `[W, 2]`; one window over
+    everything once they cover half of it."""
+    T = covered.shape[0]
     if covered.sum() * 2 > T:
-        return [(0, T)]
-    edges = np.diff(covered.astype(np.int8), prepend=0, append=0)
-    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist(),
-                    strict=True))
+        return np.array([[0, T]])
+    edges = np.flatnonzero(covered[1:] != covered[:-1]) + 1
+    edges = np.concatenate([[0] if covered[0] else [], edges, [T] if covered[-1] else []])
+    return edges.astype(np.int64).reshape(-1, 2)
+
+
+_Site = tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
+"""A sum trap ((n, k), (i, a), (j, b)): chain n's level k is close to chain i's level a plus
+chain j's level b, so either configuration can stand in for the other."""
 
 
 class _Block(NamedTuple):
@@ -440,47 +450,57 @@ class _Decoder:
         self.sigma = sigma
         self._seen.clear()
 
-    def update(self, block: tuple[int, ...], local: bool = False) -> bool:
+    def update(self, block: tuple[int, ...], local: bool = False,
+               sites: Sequence[_Site] = ()) -> bool:
         """Exact Viterbi of the chains in `block` jointly (Π K_n states over the block only)
         against the residual y - b - Σ_{m ∉ block} μ⁽ᵐ⁾[z⁽ᵐ⁾] the other chains leave.
 
-        With `local`, only where that residual changed since the block was last fit (±
-        `_MARGIN` steps), holding the block's states at the window edges fixed: the exact
-        optimum over the windows given everything else. Returns whether any state changed."""
+        Only in time windows, holding the block's states at the window edges fixed (the exact
+        optimum over the windows given everything else): with `local`, where the residual or
+        the block's own states changed since the block was last fit (± `_MARGIN` steps); with
+        `sites`, where one of those sum configurations holds (± `_TRAP_MARGIN`). Returns
+        whether any state changed."""
         k = self._block(block)
         rows = list(block)
         rest = self.total.copy()  # [R, T]: what the chains outside the block explain
         for n in rows:
             rest -= self.contrib[:, n]
         R, T = rest.shape
-        windows = [(0, T)]
-        if local and block in self._seen:
-            changed = (rest != self._seen[block]).any(0)
-            if not changed.any():
-                return False  # nothing outside the block moved: it is already optimal
-            windows = _windows(changed, _MARGIN)
-        self._seen[block] = rest
         joint = sum(self.states[:, n] * k.stride[i] for i, n in enumerate(rows))  # [R, T]
+        covered = np.ones(T, np.bool_)
+        if local and block in self._seen:
+            seen_rest, seen_joint = self._seen[block]
+            covered &= _near(((rest != seen_rest) | (joint != seen_joint)).any(0), _MARGIN)
+        if sites:
+            covered &= _near(self._at_sites(sites), _TRAP_MARGIN)
+        if not covered.any():
+            return False  # nothing the block sees moved (or no trap to look at)
+        a, b = _windows(covered).T  # windows [a, b) of time
         # All windows end to end: `steps` are their times, `firsts`/`lasts` their edges there.
-        lengths = np.array([b - a for a, b in windows])
+        lengths = b - a
         lasts = lengths.cumsum() - 1
         firsts = lasts - lengths + 1
-        steps = (slice(None) if len(windows) == 1 and lengths[0] == T
-                 else np.concatenate([np.arange(a, b) for a, b in windows]))
+        steps = (slice(None) if lengths[0] == T
+                 else np.arange(lasts[-1] + 1) + np.repeat(a - firsts, lengths))
         log_lik = (self.target - rest)[:, steps, None] - k.power  # [R, P, Π K_n] residuals
         np.square(log_lik, out=log_lik)
         log_lik *= -0.5 / self.sigma**2  # log Normal, up to a constant
-        for w, (a, b) in enumerate(windows):
-            # enter from π or from the block's state just before, leave into the one after
-            log_lik[:, firsts[w]] += k.log_A[joint[:, a - 1]] if a > 0 else k.log_pi
-            if b < T:
-                log_lik[:, lasts[w]] += k.log_A[:, joint[:, b]].T
+        # Enter each window from π or from the block's state just before it; leave into the
+        # state just after it.
+        inner = a > 0
+        log_lik[:, firsts[inner]] += k.log_A[joint[:, a[inner] - 1]]
+        if not inner[0]:
+            log_lik[:, 0] += k.log_pi
+        inner = b < T
+        log_lik[:, lasts[inner]] += np.moveaxis(k.log_A[:, joint[:, b[inner]]], 0, -1)
         start = np.zeros((R, lasts[-1] + 1), np.bool_)
         start[:, firsts] = True
-        new = viterbi_paths(k.tables, torch.from_numpy(log_lik), torch.from_numpy(start)).numpy()
-        if np.array_equal(new, joint[:, steps]):
-            return False
+        new = viterbi_paths(k.tables, log_lik, start)
+        same = np.array_equal(new, joint[:, steps])
         joint[:, steps] = new
+        self._seen[block] = (rest, joint)
+        if same:
+            return False
         for i, n in enumerate(rows):  # one gather per chain (4x faster than one [R, T, M])
             self.states[:, n] = k.tables.digits[i][joint]
             self.contrib[:, n] = k.part[i][joint]
@@ -492,7 +512,16 @@ class _Decoder:
         self.states, self.contrib, self.total = (
             self.states[rows], self.contrib[rows], self.total[rows]
         )
-        self._seen = {block: rest[rows] for block, rest in self._seen.items()}
+        self._seen = {block: (rest[rows], joint[rows])
+                      for block, (rest, joint) in self._seen.items()}
+
+    def _at_sites(self, sites: Sequence[_Site]) -> np.ndarray:
+        """`[T]` steps where, in some restart, a site's chain n is at level k or its chains i
+        and j are at levels a and b together."""
+        s, hit = self.states, np.zeros(self.states.shape[-1], np.bool_)
+        for (n, k), (i, a), (j, b) in sites:
+            hit |= ((s[:, n] == k) | ((s[:, i] == a) & (s[:, j] == b))).any(0)
+        return hit
 
     def distinct(self) -> list[int]:
         """One restart of each set of identical ones: updates act on each restart alone, so
@@ -549,28 +578,31 @@ def _confusable_pairs(appliances: list[Appliance]) -> list[tuple[int, int]]:
 
 def _confusable_triples(
     appliances: list[Appliance], sigma: float, max_states: int = 18
-) -> list[tuple[int, int, int]]:
+) -> dict[tuple[int, int, int], list[_Site]]:
     """Each power level with the two other chains whose levels *add up* closest to it
     (dishwasher 170 W vs fridge 76 W + fridge-freezer 100 W), if within 5σ and the block has
-    at most `max_states` joint states: traps that no single or pair move can leave."""
-    value, owner = [], []
+    at most `max_states` joint states: traps that no single or pair move can leave. Returns
+    each triple of chains with its sites ((n, k), (i, a), (j, b)), μ⁽ⁿ⁾_k ≈ μ⁽ⁱ⁾_a + μ⁽ʲ⁾_b."""
+    value, owner, level = [], [], []
     for n, a in enumerate(appliances):
         value += a.power[1:].tolist()
         owner += [n] * (a.K - 1)
+        level += list(range(1, a.K))
     if len(set(owner)) < 3:
-        return []
+        return {}
     v, o = torch.tensor(value, dtype=_DTYPE), torch.tensor(owner)
     sums = v[:, None] + v[None, :]  # [L, L]: level i of owner o_i plus level j of owner o_j
     valid = o[:, None] < o[None, :]
-    triples = set()
-    for level, n in zip(value, owner, strict=True):
-        gap = (level - sums).abs()
+    triples: dict[tuple[int, int, int], list[_Site]] = {}
+    for at, (watts, n) in enumerate(zip(value, owner, strict=True)):
+        gap = (watts - sums).abs()
         gap = torch.where(valid & (o[:, None] != n) & (o[None, :] != n), gap, math.inf)
         i, j = divmod(int(gap.argmin()), len(value))
-        block = tuple(sorted((n, int(o[i]), int(o[j]))))
+        block = tuple(sorted((n, owner[i], owner[j])))
         if gap.min() < 5 * sigma and math.prod(appliances[m].K for m in block) <= max_states:
-            triples.add(block)
-    return sorted(triples)
+            site = ((n, level[at]), (owner[i], level[i]), (owner[j], level[j]))
+            triples.setdefault(block, []).append(site)
+    return dict(sorted(triples.items()))
 
 
 def _orders(appliances: list[Appliance], restarts: int) -> list[list[int]]:
@@ -586,6 +618,22 @@ def _orders(appliances: list[Appliance], restarts: int) -> list[list[int]]:
         order[i], order[i + 1] = order[i + 1], order[i]
         orders.append(order)
     return orders
+
+
+def _sweep(
+    dec: _Decoder, order: list[int], blocks: list[tuple[int, ...]],
+    triples: dict[tuple[int, int, int], list[_Site]], number: int, local: bool = False,
+) -> bool:
+    """Pass `number` of block coordinate ascent: each chain alone (in `order`), then the
+    confusable `blocks` (triples only around their sum configurations) and round `number` of
+    the round-robin pairs, if there are blocks at all. Returns whether any state changed."""
+    moved = False
+    for n in order:
+        moved |= dec.update((n,), local=local)
+    robin = [p for p in _round_robin(len(order), number) if p not in blocks] if blocks else []
+    for block in blocks + robin:
+        moved |= dec.update(block, local=local, sites=triples.get(block, ()))
+    return moved
 
 
 def disaggregate(
@@ -604,16 +652,19 @@ def disaggregate(
     1. `restarts` greedy starts: appliances decoded one at a time, largest first (later
        restarts swap one pair of similar appliances in that order), as one batch; identical
        restarts are merged.
-    2. Annealing: one pass of single and confusable-block updates at each noise level
-       `noise_std · f` for f in `anneal` (coarse to fine), so small appliances are first
-       placed by their timing and only then by their exact power. Then only the restart with
-       the highest log p(z, y) goes on.
-    3. Sweeps at the model's noise: exact Viterbi of each chain against the residual of the
-       others, then of its confusable pairs and triples and one round of round-robin pairs.
-       Every update maximises log p(z, y) exactly over its block, so the score never falls;
-       it refits only the windows (± `_MARGIN` steps) where the block's residual changed since
-       it last ran, holding the states at the window edges, and is skipped if none did.
-       Stop after two sweeps without a change (or `max_sweeps`).
+    2. Annealing: one pass over the whole series at each noise level `noise_std · f` for f
+       in `anneal` (coarse to fine), so small appliances are first placed by their timing and
+       only then by their exact power. Then only the restart with the highest log p(z, y)
+       goes on.
+    3. Sweeps at the model's noise. A pass (annealing or sweep) is exact Viterbi of each
+       chain against the residual of the others, then of its confusable pairs, of triples
+       where one level is close to the sum of two others' (only within `_TRAP_MARGIN` steps
+       of where either side of such a sum holds), and of one round of round-robin pairs.
+       Every update maximises log p(z, y) exactly over its block and windows, so the score
+       never falls; a sweep refits a block only in the windows (± `_MARGIN` steps) where its
+       residual or its own states changed since it last ran, holding the states at the window
+       edges, and skips it if none did. Stop after two sweeps without a change (or
+       `max_sweeps`).
 
     Deterministic (no random numbers depend on the data). `pairs=False` and `anneal=()` give
     plain single-chain ICM.
@@ -628,16 +679,14 @@ def disaggregate(
         raise ValueError(f"anneal: expected finite noise multipliers > 0, got {anneal!r}")
     N = len(appliances)
     orders = _orders(appliances, restarts)
-    blocks = _confusable_pairs(appliances) + _confusable_triples(appliances, noise_std)
+    triples = _confusable_triples(appliances, noise_std) if pairs and N > 2 else {}
+    blocks = _confusable_pairs(appliances) + list(triples) if pairs and N > 1 else []
     dec = _Decoder(y, appliances, noise_std, background,
                    _greedy_start(y, appliances, noise_std, background, orders))
     dec.keep(dec.distinct())
-    for factor in anneal:  # coarse to fine: blur the small power differences first
+    for number, factor in enumerate(anneal):  # coarse to fine: blur small power differences
         dec.set_sigma(noise_std * factor)
-        for n in orders[0]:
-            dec.update((n,))
-        for block in blocks if pairs else []:
-            dec.update(block)
+        _sweep(dec, orders[0], blocks, triples, number)
         dec.keep(dec.distinct())
     # Go on from the best restart alone (measured: on 46 households, 42 half-days and 4 weeks,
     # the final answer was the same as sweeping every restart, in up to a third less time).
@@ -645,12 +694,7 @@ def disaggregate(
     dec.keep([int(dec.score(y, background, noise_std).argmax())])
     quiet, sweeps = 0, 0
     while sweeps < max_sweeps and quiet < 2:
-        moved = False
-        for n in orders[0]:
-            moved |= dec.update((n,), local=True)
-        if pairs and N > 1:
-            for block in blocks + [p for p in _round_robin(N, sweeps) if p not in blocks]:
-                moved |= dec.update(block, local=True)
+        moved = _sweep(dec, orders[0], blocks, triples, len(anneal) + sweeps, local=True)
         sweeps += 1
         quiet = 0 if moved else quiet + 1
     return _result(y, appliances, torch.from_numpy(dec.states[0].copy()), noise_std,
