@@ -502,9 +502,9 @@ class _Decoder:
         if same:
             return False
         for i, n in enumerate(rows):  # one gather per chain (4x faster than one [R, T, M])
-            self.states[:, n] = k.tables.digits[i][joint]
-            self.contrib[:, n] = k.part[i][joint]
-        self.total = rest + k.power[joint]
+            self.states[:, n, steps] = k.tables.digits[i][new]
+            self.contrib[:, n, steps] = k.part[i][new]
+        self.total[:, steps] = rest[:, steps] + k.power[new]
         return True
 
     def keep(self, rows: list[int]) -> None:
