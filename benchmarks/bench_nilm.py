@@ -54,8 +54,7 @@ def one_sweep(y: torch.Tensor, appliances: list, start: torch.Tensor, number: in
     only around their sum configurations). Block tables are built before the clock starts:
     a decode builds them once, not once per pass."""
     dec = nilm._Decoder(y, appliances, SIGMA, BACKGROUND, start)
-    triples = nilm._confusable_triples(appliances, SIGMA)
-    blocks = nilm._confusable_pairs(appliances) + list(triples)
+    blocks, triples = nilm._confusable_blocks(appliances, SIGMA)
     for block in [(n,) for n in range(len(appliances))] + blocks + nilm._round_robin(
         len(appliances), number
     ):

@@ -446,7 +446,8 @@ class _Decoder:
         )
         self.total = self.contrib.sum(1)
         self._blocks: dict[tuple[int, ...], _Block] = {}
-        self._seen: dict[tuple[int, ...], np.ndarray] = {}  # the residual each block last fit
+        # per block, the residual it last fit against and its joint states after that fit
+        self._seen: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
 
     def _block(self, block: tuple[int, ...]) -> _Block:
         if block not in self._blocks:
@@ -620,6 +621,15 @@ def _confusable_triples(
     return dict(sorted(triples.items()))
 
 
+def _confusable_blocks(
+    appliances: list[Appliance], sigma: float
+) -> tuple[list[tuple[int, ...]], dict[tuple[int, int, int], list[_Site]]]:
+    """The blocks every pass refits besides single chains and round-robin pairs: the
+    confusable pairs, then the confusable triples (also returned with their sites)."""
+    triples = _confusable_triples(appliances, sigma)
+    return _confusable_pairs(appliances) + list(triples), triples
+
+
 def _orders(appliances: list[Appliance], restarts: int) -> list[list[int]]:
     """Greedy orders: largest appliance first; each further restart swaps one adjacent pair
     of that order, the pairs with the closest peak powers first (the likeliest confusions)."""
@@ -692,10 +702,8 @@ def disaggregate(
             raise ValueError(f"{name}: expected a positive int, got {value!r}")
     if not all(isinstance(f, int | float) and 0 < f < math.inf for f in anneal):
         raise ValueError(f"anneal: expected finite noise multipliers > 0, got {anneal!r}")
-    N = len(appliances)
     orders = _orders(appliances, restarts)
-    triples = _confusable_triples(appliances, noise_std) if pairs and N > 2 else {}
-    blocks = _confusable_pairs(appliances) + list(triples) if pairs and N > 1 else []
+    blocks, triples = _confusable_blocks(appliances, noise_std) if pairs else ([], {})
     dec = _Decoder(y, appliances, noise_std, background,
                    _greedy_start(y, appliances, noise_std, background, orders))
     dec.keep(dec.distinct())
