@@ -496,7 +496,8 @@ _POOL: ThreadPoolExecutor | None = None
 def _split_rows(rows: int, work_per_row: int) -> list[tuple[int, int]]:
     """Rows [a, b) for each thread: up to numba's thread count (one per core unless set
     otherwise), none with less than ~10⁶ inner steps of work."""
-    parts = max(1, min(numba.get_num_threads(), rows, rows * work_per_row // 1_000_000))
+    parts = max(1, min(rows, rows * work_per_row // 1_000_000))
+    parts = min(parts, numba.get_num_threads()) if parts > 1 else 1  # asking numba is slow
     edges = [round(i * rows / parts) for i in range(parts + 1)]
     return list(itertools.pairwise(edges))
 
@@ -524,7 +525,7 @@ def viterbi_paths(
         first = np.array(np.asarray(start).reshape(-1, T), np.bool_)  # a copy: set below
     first[:, 0] = True
     path = np.empty(flat.shape[:2], np.int64)
-    dtype = np.uint8 if chains.sizes.max() <= 256 else np.int32
+    dtype = np.uint8 if chains.into.shape[1] <= 256 else np.int32  # largest chain
 
     def run(a: int, b: int) -> None:
         psi = np.empty(((b - a) * T, len(chains.sizes), K), dtype)

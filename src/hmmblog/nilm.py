@@ -378,24 +378,55 @@ _MARGIN = 60  # steps decoded either side of a changed residual (an hour at 1-mi
 _TRAP_MARGIN = 30  # steps decoded either side of a possible sum trap
 
 
-def _near(hits: np.ndarray, margin: int) -> np.ndarray:
+@numba.njit(cache=True, nogil=True)
+def _near(hits: np.ndarray, margin: int) -> np.ndarray:  # pragma: no cover - compiled
     """`[T]` mask of the steps within `margin` steps of a True of `hits [T]`."""
     T = hits.shape[0]
-    at = np.flatnonzero(hits)
-    count = np.bincount(np.maximum(at - margin, 0), minlength=T + 1)
-    count -= np.bincount(np.minimum(at + margin + 1, T), minlength=T + 1)
-    return count.cumsum()[:T] > 0
+    out = np.zeros(T, np.bool_)
+    last = -margin - 1  # the latest hit so far, then (going back) the next one
+    for t in range(T):
+        last = t if hits[t] else last
+        out[t] = t - last <= margin
+    last = T + margin
+    for t in range(T - 1, -1, -1):
+        last = t if hits[t] else last
+        out[t] |= last - t <= margin
+    return out
 
 
-def _windows(covered: np.ndarray) -> np.ndarray:
+@numba.njit(cache=True, nogil=True)
+def _windows(covered: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
     """The runs [a, b) of True in `covered [T]` as rows of `[W, 2]`; one window over
     everything once they cover half of it."""
     T = covered.shape[0]
-    if covered.sum() * 2 > T:
-        return np.array([[0, T]])
-    edges = np.flatnonzero(covered[1:] != covered[:-1]) + 1
-    edges = np.concatenate([[0] if covered[0] else [], edges, [T] if covered[-1] else []])
-    return edges.astype(np.int64).reshape(-1, 2)
+    if 2 * covered.sum() > T:
+        return np.array([[0, T]], np.int64)
+    W = int(covered[0]) + np.sum(covered[1:] & ~covered[:-1])
+    out = np.empty((W, 2), np.int64)
+    w = -1
+    for t in range(T):
+        if covered[t] and (t == 0 or not covered[t - 1]):
+            w += 1
+            out[w, 0] = t
+        if covered[t] and (t == T - 1 or not covered[t + 1]):
+            out[w, 1] = t + 1
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _sums_held(states, sites):  # pragma: no cover - compiled
+    """`[T]` mask of the steps where, in some restart of `states [R, N, T]`, a site (n, k, i,
+    a, j, b) of `sites [S, 6]` holds on one side: chain n at level k, or chains i and j at
+    levels a and b together."""
+    R, _, T = states.shape
+    hit = np.zeros(T, np.bool_)
+    for r in range(R):
+        for s in range(sites.shape[0]):
+            n, k, i, a, j, b = sites[s]
+            for t in range(T):
+                if states[r, n, t] == k or (states[r, i, t] == a and states[r, j, t] == b):
+                    hit[t] = True
+    return hit
 
 
 _Site = tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
@@ -404,18 +435,38 @@ chain j's level b, so either configuration can stand in for the other."""
 
 
 @numba.njit(cache=True, nogil=True)
-def _squared_gaps(x, levels, scale):  # pragma: no cover - compiled
-    """(x[..., None] - levels)² · scale for `x [R, P]`, `levels [K]`: `[R, P, K]` in one
-    pass (numpy's broadcast takes three, each slow over a small last axis)."""
-    R, P = x.shape
-    K = levels.shape[0]
-    out = np.empty((R, P, K))
-    for r in range(R):
-        for p in range(P):
+def _window_terms(gap, joint, windows, power, log_pi, log_A, scale):  # pragma: no cover
+    """A block's per-step log-likelihoods over `windows [W, 2]` ([a, b) each) laid end to end,
+    P steps in all: `log_lik [R, P, K]` = (gap − power_k)² · scale for `gap [R, T]` (reading
+    minus background minus the other chains), plus the way into each window (log π at step 0,
+    else log A from the block's joint state `joint [R, T]` just before it) and out of it (log A
+    into the state just after it); `start [R, P]`, True where a window begins; `steps [P]`."""
+    R, T = gap.shape
+    K = power.shape[0]
+    P = 0
+    for w in range(windows.shape[0]):
+        P += windows[w, 1] - windows[w, 0]
+    log_lik = np.empty((R, P, K))
+    start = np.zeros((R, P), np.bool_)
+    steps = np.empty(P, np.int64)
+    p = 0  # where the current window begins, end to end
+    for w in range(windows.shape[0]):
+        a, b = windows[w, 0], windows[w, 1]
+        for t in range(a, b):
+            steps[p + t - a] = t
+        for r in range(R):
+            for t in range(a, b):
+                for k in range(K):
+                    d = gap[r, t] - power[k]
+                    log_lik[r, p + t - a, k] = (d * d) * scale
+            start[r, p] = True
             for k in range(K):
-                d = x[r, p] - levels[k]
-                out[r, p, k] = (d * d) * scale
-    return out
+                log_lik[r, p, k] += log_pi[k] if a == 0 else log_A[joint[r, a - 1], k]
+            if b < T:
+                for k in range(K):
+                    log_lik[r, p + b - a - 1, k] += log_A[k, joint[r, b]]
+        p += b - a
+    return log_lik, start, steps
 
 
 class _Block(NamedTuple):
@@ -483,34 +534,25 @@ class _Decoder:
         for n in rows:
             rest -= self.contrib[:, n]
         R, T = rest.shape
-        joint = sum(self.states[:, n] * k.stride[i] for i, n in enumerate(rows))  # [R, T]
-        covered = np.ones(T, np.bool_)
+        joint = self.states[:, rows[0]] * k.stride[0]  # [R, T]
+        for i in range(1, len(rows)):
+            joint += self.states[:, rows[i]] * k.stride[i]
+        covered = None  # every step, unless narrowed below
         if local and block in self._seen:
             seen_rest, seen_joint = self._seen[block]
-            covered &= _near(((rest != seen_rest) | (joint != seen_joint)).any(0), _MARGIN)
+            covered = _near(((rest != seen_rest) | (joint != seen_joint)).any(0), _MARGIN)
         if sites:
-            covered &= _near(self._at_sites(sites), _TRAP_MARGIN)
-        if not covered.any():
+            at_sites = _near(self._at_sites(sites), _TRAP_MARGIN)
+            covered = at_sites if covered is None else covered & at_sites
+        if covered is not None and not covered.any():
             return False  # nothing the block sees moved (or no trap to look at)
-        a, b = _windows(covered).T  # windows [a, b) of time
-        # All windows end to end: `steps` are their times, `firsts`/`lasts` their edges there.
-        lengths = b - a
-        lasts = lengths.cumsum() - 1
-        firsts = lasts - lengths + 1
-        steps = (slice(None) if lengths[0] == T
-                 else np.arange(lasts[-1] + 1) + np.repeat(a - firsts, lengths))
-        # log Normal of each joint state's power against the residual, up to a constant
-        log_lik = _squared_gaps((self.target - rest)[:, steps], k.power, -0.5 / self.sigma**2)
-        # Enter each window from π or from the block's state just before it; leave into the
-        # state just after it.
-        inner = a > 0
-        log_lik[:, firsts[inner]] += k.log_A[joint[:, a[inner] - 1]]
-        if not inner[0]:
-            log_lik[:, 0] += k.log_pi
-        inner = b < T
-        log_lik[:, lasts[inner]] += np.moveaxis(k.log_A[:, joint[:, b[inner]]], 0, -1)
-        start = np.zeros((R, lasts[-1] + 1), np.bool_)
-        start[:, firsts] = True
+        windows = np.array([[0, T]]) if covered is None else _windows(covered)
+        # log Normal of each joint state's power against the residual, up to a constant, and
+        # the transitions into and out of each window from the states held around it
+        log_lik, start, steps = _window_terms(self.target - rest, joint, windows, k.power,
+                                              k.log_pi, k.log_A, -0.5 / self.sigma**2)
+        if len(steps) == T:
+            steps = slice(None)  # the same steps; a slice reads and writes them faster
         new = viterbi_paths(k.tables, log_lik, start)
         same = np.array_equal(new, joint[:, steps])
         joint[:, steps] = new
@@ -534,10 +576,7 @@ class _Decoder:
     def _at_sites(self, sites: Sequence[_Site]) -> np.ndarray:
         """`[T]` steps where, in some restart, a site's chain n is at level k or its chains i
         and j are at levels a and b together."""
-        s, hit = self.states, np.zeros(self.states.shape[-1], np.bool_)
-        for (n, k), (i, a), (j, b) in sites:
-            hit |= ((s[:, n] == k) | ((s[:, i] == a) & (s[:, j] == b))).any(0)
-        return hit
+        return _sums_held(self.states, np.array([[*n, *i, *j] for n, i, j in sites]))
 
     def distinct(self) -> list[int]:
         """One restart of each set of identical ones: updates act on each restart alone, so
