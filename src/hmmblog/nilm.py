@@ -556,7 +556,10 @@ class _Decoder:
         new = viterbi_paths(k.tables, log_lik, start)
         same = np.array_equal(new, joint[:, steps])
         joint[:, steps] = new
-        self._seen[block] = (rest, joint)
+        if local:  # what this fit saw, for the block's next local update
+            self._seen[block] = (rest, joint)
+        else:  # full passes never look back: keep no [R, T] copies alive for them
+            self._seen.pop(block, None)
         if same:
             return False
         for i, n in enumerate(rows):  # one gather per chain (4x faster than one [R, T, M])
