@@ -497,7 +497,8 @@ def _split_rows(rows: int, work_per_row: int) -> list[tuple[int, int]]:
     """Rows [a, b) for each thread: up to numba's thread count (one per core unless set
     otherwise), none with less than ~10⁶ inner steps of work."""
     parts = max(1, min(rows, rows * work_per_row // 1_000_000))
-    parts = min(parts, numba.get_num_threads()) if parts > 1 else 1  # asking numba is slow
+    if parts > 1:  # asking numba for its thread count is slow, and one part needs no answer
+        parts = min(parts, numba.get_num_threads())
     edges = [round(i * rows / parts) for i in range(parts + 1)]
     return list(itertools.pairwise(edges))
 
