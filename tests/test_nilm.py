@@ -196,14 +196,19 @@ def test_a_local_refit_finds_what_a_full_refit_finds() -> None:
     hh = simulate_household(apps, 1440, noise_std=20.0, background=150.0, seed=3)
     start = torch.zeros(1, 4, 1440, dtype=torch.long)
     local = _Decoder(hh.aggregate, apps, 20.0, 150.0, start.clone())
-    for n in range(4):
-        local.update((n,))
-    assert not local.update((0,), local=True)  # nothing moved since chain 0 was fit
+    blocks = [(0,), (1,), (2,), (3,), (0, 2)]  # a block's first local fit is full length
+    while any([local.update(block, local=True) for block in blocks]):
+        pass  # until no block moves
+    with mock.patch.object(nilm, "viterbi_paths", wraps=nilm.viterbi_paths) as fit:
+        assert not local.update((0,), local=True)  # nothing moved since chain 0 was fit
+    assert fit.call_count == 0  # skipped, not refit
     local.states[0, 1, 600:700] = 1 - local.states[0, 1, 600:700]  # chain 1 changes locally
     local.contrib[0, 1] = apps[1].power.numpy()[local.states[0, 1]]
     local.total = local.contrib.sum(1)
     full = _Decoder(hh.aggregate, apps, 20.0, 150.0, torch.from_numpy(local.states.copy()))
-    local.update((0, 2), local=True)
+    with mock.patch.object(nilm, "viterbi_paths", wraps=nilm.viterbi_paths) as fit:
+        local.update((0, 2), local=True)
+    assert fit.call_args.args[1].shape[1] == 100 + 2 * nilm._MARGIN  # only around 600..700
     full.update((0, 2))
     assert np.array_equal(local.states, full.states)
     assert np.allclose(local.total, full.total)
@@ -218,14 +223,16 @@ def test_a_local_refit_is_the_exact_optimum_over_its_window() -> None:
     sigma, truth = 400.0, hh.states.numpy()
     for t0 in np.flatnonzero(np.diff(truth[0]))[:10].tolist():  # where chain 0 switches
         dec = _Decoder(hh.aggregate, apps, sigma, 150.0, hh.states[None].clone())
-        dec.update((0,))  # fit once (it remembers its residual and its states)
+        dec.update((0,), local=True)  # fit once (it remembers its residual and its states)
         dec.states[0, 1, t0] = 1 - dec.states[0, 1, t0]  # then chain 1 moves at that step only
         for n in range(4):
             dec.contrib[0, n] = apps[n].power.numpy()[dec.states[0, n]]
         dec.total = dec.contrib.sum(1)
         before = dec.states.copy()
-        with mock.patch.object(nilm, "_MARGIN", 2):
+        with (mock.patch.object(nilm, "_MARGIN", 2),
+              mock.patch.object(nilm, "viterbi_paths", wraps=nilm.viterbi_paths) as fit):
             dec.update((0,), local=True)
+        assert fit.call_args.args[1].shape[1] == 5  # the window alone was refit
         window = slice(t0 - 2, t0 + 3)
         outside = np.ones(1440, dtype=bool)
         outside[window] = False
