@@ -1,13 +1,22 @@
-"""Execute a Quarto post (`.qmd`) top to bottom in a fresh Jupyter kernel, as `quarto render` does.
+"""Execute a Quarto post (`.qmd`) top to bottom in a fresh Jupyter kernel, the way `quarto render`
+does, so the test suite can prove every post runs without the Quarto CLI.
 
-Quarto itself cannot be installed on the build machines, so this is how the test suite proves
-that every post runs: the `.qmd` becomes a notebook (jupytext's R Markdown reader understands
-```` ```{python} ```` cells), nbclient executes it in a new `python3` kernel with the working
-directory set to the post's folder, and every inline `` `{python} expr` `` of the prose is then
-evaluated in the same kernel. Cells marked `#| eval: false` are skipped, as Quarto skips them.
+What Quarto does, and so what this does:
 
-The executed notebook, every figure (PNG, named by the cell's `#| label:`), the values of the
-inline expressions and the run time go to `build/posts/<slug>/`, so a person can look at them.
+* The `.qmd` becomes a notebook of markdown and ```` ```{python} ```` code cells (jupytext's
+  R Markdown reader), executed in a new `python3` kernel whose working directory is the post's
+  folder.
+* Cells run in document order. Each inline `` `{python} expr` `` is evaluated *where it stands*:
+  after the code cells above it and before the ones below, as a kernel `user_expressions`
+  request (Quarto's `cell_execute_inline`). Its text is what Quarto would print: the
+  `text/markdown` of the value if it has one, else its `text/plain` (its repr), with the quotes
+  of a string stripped. A forward reference therefore fails here as it fails in Quarto.
+* Cell options: `eval: false` skips a cell; `error: true` lets it raise; `output: false` and
+  `include: false` run it but show nothing (no figure is saved from it); `echo` only affects
+  what is shown of the code.
+
+The executed notebook, every shown figure (PNG, named by the cell's `#| label:`), the inline
+values and the run time go to `build/posts/<slug>/`, so a person can look at them.
 
     python tests/postrunner.py posts/01-rain-sun-hmm/index.qmd [more.qmd ...]
 """
@@ -28,8 +37,11 @@ from nbclient.exceptions import CellExecutionError
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "build" / "posts"
-INLINE = re.compile(r"`\{python\}\s+(.+?)`")
+# Quarto's own pattern (share/jupyter/notebook.py): not after a backtick, one space or tab.
+INLINE = re.compile(r"(?:^|[^`])`\{python\}[ \t]([^`]+)`", re.MULTILINE)
 OPTION = re.compile(r"^#\|\s*([\w-]+)\s*:\s*(.*?)\s*$")
+# Reprs a reader should never see in prose: numpy scalars, tensors, arrays.
+MACHINE_OUTPUT = re.compile(r"\b(?:np\.\w+\(|numpy\.\w+\(|tensor\(|array\()")
 
 
 class PostExecutionError(RuntimeError):
@@ -57,10 +69,20 @@ def cell_options(source: str) -> dict[str, str]:
     return options
 
 
-def inline_expressions(nb: nbformat.NotebookNode) -> list[str]:
-    """Every `` `{python} expr` `` in the markdown cells, in reading order."""
-    return [m.group(1).strip() for c in nb.cells if c.cell_type == "markdown"
-            for m in INLINE.finditer(c.source)]
+def inline_expressions(markdown: str) -> list[str]:
+    """The `` `{python} expr` `` of one markdown cell, in reading order."""
+    return [m.group(1) for m in INLINE.finditer(markdown)]
+
+
+def as_quarto_text(data: dict[str, str]) -> str:
+    """What Quarto writes into the page for one inline value's display data
+    (`resolveUserExpressions`: markdown first, else plain text with a string's quotes stripped)."""
+    if "text/markdown" in data:
+        return data["text/markdown"]
+    text = data.get("text/plain", "")
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    return text
 
 
 def read_post(path: Path) -> nbformat.NotebookNode:
@@ -68,9 +90,6 @@ def read_post(path: Path) -> nbformat.NotebookNode:
     nb = jupytext.reads(path.read_text(encoding="utf-8"), fmt="Rmd")
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
-    nb.cells = [nbformat.v4.new_raw_cell(c.source)
-                if c.cell_type == "code" and cell_options(c.source).get("eval") == "false" else c
-                for c in nb.cells]
     return nb
 
 
@@ -82,47 +101,72 @@ def _describe(nb: nbformat.NotebookNode, index: int) -> str:
     return f"code cell {code_number}" + (f" ({label})" if label else "") + f", starting {first!r}"
 
 
+def _shows_output(options: dict[str, str]) -> bool:
+    return options.get("output", "true") != "false" and options.get("include", "true") != "false"
+
+
+def _evaluate_inline(client: NotebookClient, expressions: list[str], name: object
+                     ) -> dict[str, str]:
+    """Evaluate one markdown cell's expressions in the kernel, as Quarto does."""
+    msg_id = client.kc.execute("", user_expressions={str(i): e for i, e in enumerate(expressions)})
+    content = client.wait_for_reply(msg_id)["content"]
+    values = {}
+    for i, expr in enumerate(expressions):
+        result = content.get("user_expressions", {}).get(str(i), content)
+        if result.get("status") != "ok":
+            trace = "\n".join(result.get("traceback", [])) or ""
+            raise PostExecutionError(f"{name}: inline expression `{{python}} {expr.strip()}` raised "
+                                     f"{result.get('ename')}: {result.get('evalue')}\n{trace}")
+        values[expr.strip()] = as_quarto_text(result["data"])
+    return values
+
+
 def run_post(path: Path | str, out_root: Path = BUILD, timeout: int = 900) -> PostRun:
-    """Execute the post at `path` in a fresh kernel; raise `PostExecutionError` naming the
-    post and the failing cell or inline expression."""
+    """Execute the post at `path` in a fresh kernel, cells and inline expressions in document
+    order; raise `PostExecutionError` naming the post and the failing cell or expression."""
     path = Path(path).resolve()
+    name = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
     out_dir = out_root / path.parent.name
     out_dir.mkdir(parents=True, exist_ok=True)
     nb = read_post(path)
-    expressions = inline_expressions(nb)
-    n_cells = len(nb.cells)
-    for expr in expressions:  # evaluated after the post's own cells, in the same kernel
-        nb.cells.append(nbformat.v4.new_code_cell(f"print(str({expr}))"))
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
+    inline: dict[str, str] = {}
     start = time.perf_counter()
     try:
-        client.execute()
-    except CellExecutionError as err:
-        index = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code" and any(
-            o.get("output_type") == "error" for o in c.get("outputs", []))), None)
-        if index is not None and index >= n_cells:
-            where = f"inline expression `{{python}} {expressions[index - n_cells]}`"
-        elif index is not None:
-            where = _describe(nb, index)
-        else:
-            where = "a cell"
-        raise PostExecutionError(f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}"
-                                 f": {where} raised:\n{err}") from None
+        with client.setup_kernel():
+            for index, cell in enumerate(nb.cells):
+                if cell.cell_type == "markdown":
+                    expressions = inline_expressions(cell.source)
+                    if expressions:
+                        inline.update(_evaluate_inline(client, expressions, name))
+                    continue
+                if cell.cell_type != "code":
+                    continue
+                options = cell_options(cell.source)
+                if options.get("eval") == "false":
+                    continue
+                if options.get("error") == "true":
+                    cell.metadata.setdefault("tags", []).append("raises-exception")
+                try:
+                    client.execute_cell(cell, index)
+                except CellExecutionError as err:
+                    raise PostExecutionError(f"{name}: {_describe(nb, index)} raised:\n{err}"
+                                             ) from None
     finally:
         nbformat.write(nb, out_dir / "executed.ipynb")
-    run = PostRun(path, out_dir, time.perf_counter() - start)
-    for i, cell in enumerate(nb.cells[:n_cells]):
-        if cell.cell_type != "code":
+    run = PostRun(path, out_dir, time.perf_counter() - start, inline=inline)
+    for i, cell in enumerate(nb.cells):
+        options = cell_options(cell.source) if cell.cell_type == "code" else {}
+        if cell.cell_type != "code" or not _shows_output(options):
             continue
-        label = cell_options(cell.source).get("label", f"cell{i:02d}")
-        pngs = [o["data"]["image/png"] for o in cell.outputs if "image/png" in o.get("data", {})]
+        label = options.get("label", f"cell{i:02d}")
+        pngs = [o["data"]["image/png"] for o in cell.get("outputs", [])
+                if "image/png" in o.get("data", {})]
         for j, png in enumerate(pngs):
             name = f"{label}.png" if len(pngs) == 1 else f"{label}-{j + 1}.png"
             (out_dir / name).write_bytes(base64.b64decode(png))
             run.figures.append(out_dir / name)
-    for expr, cell in zip(expressions, nb.cells[n_cells:], strict=True):
-        run.inline[expr] = "".join(o.get("text", "") for o in cell.outputs).strip()
     (out_dir / "inline.txt").write_text(
         "".join(f"{v}\t<- {k}\n" for k, v in run.inline.items()), encoding="utf-8")
     (out_dir / "seconds.txt").write_text(f"{run.seconds:.1f}\n")

@@ -1,9 +1,10 @@
-"""Every post executes top to bottom in a fresh Jupyter kernel, inline expressions included."""
+"""Every post executes top to bottom in a fresh Jupyter kernel, cells and inline expressions in
+document order as Quarto runs them, and its prose shows no machine output."""
 
 from pathlib import Path
 
 import pytest
-from postrunner import ROOT, run_post
+from postrunner import MACHINE_OUTPUT, ROOT, run_post
 
 POSTS = sorted((ROOT / "posts").glob("*/index.qmd"))
 
@@ -20,3 +21,5 @@ def test_post_executes(post: Path):
           f"{len(run.inline)} inline values")
     for expr, value in run.inline.items():
         assert value != "", f"{post.parent.name}: inline `{expr}` printed nothing"
+        assert not MACHINE_OUTPUT.search(value), (
+            f"{post.parent.name}: inline `{expr}` prints {value!r}, a repr, not a number")

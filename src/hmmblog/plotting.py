@@ -23,13 +23,22 @@ STATE_COLORS: tuple[str, ...] = (
 
 
 def use_style() -> None:
-    """Set the shared matplotlib defaults (call once at the top of a post)."""
+    """Set the shared matplotlib defaults (call once at the top of a post).
+
+    Figures are 6.4 in wide at 96 px per inch, the width of a post's text column, so their
+    11 pt text stays readable when a phone shrinks them to its width; backgrounds are
+    transparent, so the site's dark mode (which inverts figure lightness in CSS) shows them
+    on the page's own background instead of a white box.
+    """
     mpl.rcParams.update(
         {
-            "figure.figsize": (8.0, 3.6),
-            "figure.dpi": 110,
-            "savefig.dpi": 150,
+            "figure.figsize": (6.4, 3.4),
+            "figure.dpi": 96,
+            "savefig.dpi": 192,
             "savefig.bbox": "tight",
+            "savefig.transparent": True,
+            "figure.facecolor": "none",
+            "axes.facecolor": "none",
             "figure.constrained_layout.use": True,
             "axes.prop_cycle": mpl.cycler(color=list(STATE_COLORS)),
             "axes.spines.top": False,
@@ -38,13 +47,21 @@ def use_style() -> None:
             "grid.alpha": 0.3,
             "axes.titlesize": 12,
             "axes.titleweight": "bold",  # DejaVu Sans has no semibold (findfont would log)
-            "axes.labelsize": 10.5,
+            "axes.labelsize": 11,
+            "xtick.labelsize": 10,
+            "ytick.labelsize": 10,
+            "legend.fontsize": 10,
             "legend.frameon": False,
-            "font.size": 10.5,
+            "font.size": 11,
             "lines.linewidth": 1.6,
             "image.cmap": "viridis",
         }
     )
+
+
+def legend_below(ax: plt.Axes, ncols: int = 3, **kwargs) -> mpl.legend.Legend:
+    """Put `ax`'s legend in a row under the plot, where it cannot cover data."""
+    return ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncols=ncols, **kwargs)
 
 
 def _as_numpy(x: torch.Tensor | np.ndarray | Sequence) -> np.ndarray:
@@ -74,7 +91,7 @@ def shade_states(
     if labels is not None:
         handles = [mpl.patches.Patch(color=STATE_COLORS[k], alpha=min(1.0, 3 * alpha), label=lab)
                    for k, lab in enumerate(labels) if k in set(s.tolist())]
-        ax.legend(handles=handles, loc="upper right", ncols=len(handles))
+        legend_below(ax, handles=handles, ncols=len(handles))
 
 
 def draw_chain_graph(
