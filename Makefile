@@ -1,7 +1,8 @@
 # hmmblog: two commands on a fresh clone
-#   make site   set up .venv and render the Quarto site into _site/
+#   make site   render the Quarto site into _site/ from the committed freeze (executes nothing)
 #   make test   set up .venv (with test tools) and run the whole test suite, posts included
-# Other targets: make bench (speed benchmarks), make lint, make posts (execute posts only).
+# Authors: make render POST=<slug> (execute one post, refresh its freeze), make preview,
+# make post SLUG=05-my-topic TITLE="..." (start a new post). Also: make bench, make lint, make posts.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -9,7 +10,10 @@ PY     := $(VENV)/bin/python
 # PyTorch's CPU build is installed first, pinned; a bare `torch` would pull a multi-GB CUDA build.
 TORCH  ?= torch==2.13.0
 
-.PHONY: site test posts bench lint clean
+QUARTO ?= quarto
+QUARTO_PY := QUARTO_PYTHON="$(CURDIR)/$(PY)"
+
+.PHONY: site render preview post test posts bench lint clean quarto-check
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,12 +22,36 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $@
 
-site: $(VENV)/.installed
-	@command -v quarto >/dev/null 2>&1 || { \
+quarto-check:
+	@command -v $(QUARTO) >/dev/null 2>&1 || { \
 	  echo "error: the Quarto CLI is not on PATH. Install it from https://quarto.org/docs/get-started/"; \
-	  echo "       (or, with internet access: $(PY) -m pip install quarto-cli), then run 'make site' again."; \
+	  echo "       (or, with internet access: pip install quarto-cli), then run this again."; \
 	  exit 1; }
-	QUARTO_PYTHON="$(CURDIR)/$(PY)" quarto render
+
+# Every post is frozen (_freeze/), so the site renders without Python packages or a kernel.
+site: quarto-check
+	@python3 tests/freeze_status.py || { \
+	  echo "error: the posts above changed since they were executed; re-render them first."; exit 1; }
+	$(QUARTO) render
+
+# Execute one post (rendering a single file always executes it) and rewrite its freeze;
+# run after editing a post or after a package change that alters its output, then commit _freeze/.
+render: quarto-check $(VENV)/.installed
+	@test -n "$(POST)" -a -f "posts/$(POST)/index.qmd" || { \
+	  echo "usage: make render POST=<slug>, one of: $$(ls posts | grep -v '^_' | tr '\n' ' ')"; exit 1; }
+	$(QUARTO_PY) $(QUARTO) render posts/$(POST)/index.qmd
+	$(QUARTO) render
+
+preview: quarto-check $(VENV)/.installed
+	$(QUARTO_PY) $(QUARTO) preview --no-browser
+
+# Start a new post from the template: make post SLUG=05-real-appliances TITLE="Real appliances"
+post:
+	@test -n "$(SLUG)" -a -n "$(TITLE)" || { echo 'usage: make post SLUG=05-my-topic TITLE="My title"'; exit 1; }
+	@test ! -e posts/$(SLUG) || { echo "posts/$(SLUG) exists already"; exit 1; }
+	mkdir -p posts/$(SLUG)
+	sed -e 's/{{TITLE}}/$(TITLE)/' -e "s/{{DATE}}/$$(date +%F)/" templates/post.qmd > posts/$(SLUG)/index.qmd
+	@echo "created posts/$(SLUG)/index.qmd; execute it with: make render POST=$(SLUG)"
 
 test: $(VENV)/.installed
 	$(PY) -m ruff check src tests benchmarks

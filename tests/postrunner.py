@@ -114,9 +114,10 @@ def _evaluate_inline(client: NotebookClient, expressions: list[str], name: objec
     for i, expr in enumerate(expressions):
         result = content.get("user_expressions", {}).get(str(i), content)
         if result.get("status") != "ok":
-            trace = "\n".join(result.get("traceback", [])) or ""
-            raise PostExecutionError(f"{name}: inline expression `{{python}} {expr.strip()}` raised "
-                                     f"{result.get('ename')}: {result.get('evalue')}\n{trace}")
+            trace = "\n".join(result.get("traceback", []))
+            raise PostExecutionError(
+                f"{name}: inline expression `{{python}} {expr.strip()}` raised "
+                f"{result.get('ename')}: {result.get('evalue')}\n{trace}")
         values[expr.strip()] = as_quarto_text(result["data"])
     return values
 
