@@ -190,5 +190,10 @@ def test_post2_precomputed_study_is_what_its_script_computes() -> None:
     stored = pd.read_csv(folder / "data_size_study.csv")
     stored = stored[(stored.recipe == "converged") & (stored.n == 10)].set_index("dataset_seed")
     assert list(fresh.index) == list(stored.index)
-    for column in ("log_lik", "err_pi", "err_A", "err_B"):
-        assert (fresh[column] - stored[column]).abs().max() < 1e-3, column
+    # The converged recipe stops when the largest gradient entry is below 1e-2, on a maximum that
+    # is flat in pi and A: machines whose floating-point kernels round differently stop at points
+    # with the same log p(x) (to 4e-4 measured) but estimates up to 3e-3 apart. A changed script,
+    # seed or dataset moves log p(x) by nats and the errors by far more than 1e-2.
+    assert (fresh["log_lik"] - stored["log_lik"]).abs().max() < 1e-3, "log_lik"
+    for column in ("err_pi", "err_A", "err_B"):
+        assert (fresh[column] - stored[column]).abs().max() < 1e-2, column

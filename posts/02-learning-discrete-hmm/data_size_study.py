@@ -1,4 +1,4 @@
-"""Precomputed fits for post 2 (minutes of SVI; the post itself must run in 90 s).
+"""Precomputed fits for post 2: about 23 minutes of fitting, too long to redo on every render.
 
 Writes two small CSVs next to this file:
 
