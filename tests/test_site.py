@@ -101,7 +101,8 @@ def test_a_clean_copy_renders_from_the_freeze_alone(tmp_path):
         page = out / post.parent.relative_to(ROOT) / "index.html"
         assert page.exists(), f"{page} was not rendered"
         html = page.read_text(encoding="utf-8")
-        assert 'class="series-nav"' in html, f"{post.parent.name}: no series navigation"
+        assert re.search(r'class="[^"]*\bseries-nav\b', html) and "series-pager" in html, (
+            f"{post.parent.name}: no series navigation")
         assert "index_files/figure-html/" in html, f"{post.parent.name}: no figures"
     feed = ET.parse(out / "index.xml").getroot()
     items = feed.findall("./channel/item")
