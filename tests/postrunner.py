@@ -12,8 +12,8 @@ What Quarto does, and so what this does:
   `text/markdown` of the value if it has one, else its `text/plain` (its repr), with the quotes
   of a string stripped. A forward reference therefore fails here as it fails in Quarto.
 * Cell options: `eval: false` skips a cell; `error: true` lets it raise; `output: false` and
-  `include: false` run it but show nothing (no figure is saved from it); `echo` only affects
-  what is shown of the code.
+  `include: false` run it but show nothing (no figure or printed text is kept from it); `echo`
+  only affects what is shown of the code.
 
 The executed notebook, every shown figure (PNG, named by the cell's `#| label:`), the inline
 values and the run time go to `build/posts/<slug>/`, so a person can look at them.
@@ -56,6 +56,8 @@ class PostRun:
     seconds: float
     figures: list[Path] = field(default_factory=list)
     inline: dict[str, str] = field(default_factory=dict)
+    printed: list[str] = field(default_factory=list)  # "label: stream: text" a reader would see
+    unlabelled: list[str] = field(default_factory=list)  # figure cells without fig-cap / fig-alt
 
 
 def cell_options(source: str) -> dict[str, str]:
@@ -162,8 +164,12 @@ def run_post(path: Path | str, out_root: Path = BUILD, timeout: int = 900) -> Po
         if cell.cell_type != "code" or not _shows_output(options):
             continue
         label = options.get("label", f"cell{i:02d}")
+        run.printed += [f"{label}: {o['name']}: {o['text'][:300]}" for o in cell.get("outputs", [])
+                        if o.get("output_type") == "stream"]
         pngs = [o["data"]["image/png"] for o in cell.get("outputs", [])
                 if "image/png" in o.get("data", {})]
+        if pngs and not (options.get("fig-cap") and options.get("fig-alt")):
+            run.unlabelled.append(label)
         for j, png in enumerate(pngs):
             name = f"{label}.png" if len(pngs) == 1 else f"{label}-{j + 1}.png"
             (out_dir / name).write_bytes(base64.b64decode(png))

@@ -46,6 +46,7 @@ def test_good_post_runs_saves_figure_and_inline_values(tmp_path):
     result = run(tmp_path, text)
     assert [f.name for f in result.figures] == ["fig-line.png"]
     assert result.figures[0].read_bytes().startswith(b"\x89PNG")
+    assert result.unlabelled == ["fig-line"]  # it has a caption but no alt text
     assert result.inline == {'f"{answer}"': "42", "here": "tiny"}  # cwd is the post's folder
     assert (result.out_dir / "executed.ipynb").exists()
 
@@ -103,9 +104,20 @@ plt.show()
 plt.plot([0, 0])
 plt.show()
 ```
+
+```{python}
+#| output: false
+print("hidden")
+```
+
+```{python}
+#| label: chatty
+print("shown")
+```
 '''
     result = run(tmp_path, text)  # the error: true cell raises without failing the post
     assert [f.name for f in result.figures] == ["fig-shown.png"]
+    assert result.printed == ["chatty: stdout: shown\n"]
 
 
 def test_a_raising_cell_fails_and_is_named(tmp_path):
