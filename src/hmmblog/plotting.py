@@ -25,8 +25,9 @@ STATE_COLORS: tuple[str, ...] = (
 def use_style() -> None:
     """Set the shared matplotlib defaults (call once at the top of a post).
 
-    Figures are 6.4 in wide at 96 px per inch, the width of a post's text column, so their
-    11 pt text stays readable when a phone shrinks them to its width; backgrounds are
+    Figures are at most 6.4 in wide at 96 px per inch, the width of a post's text column, with
+    12 pt text (11.5 pt ticks) so that it stays readable (about 9 px) when a phone shrinks the
+    figure to its 360 px column; backgrounds are
     transparent, so the site's dark mode (which inverts figure lightness in CSS) shows them
     on the page's own background instead of a white box.
     """
@@ -45,14 +46,14 @@ def use_style() -> None:
             "axes.spines.right": False,
             "axes.grid": True,
             "grid.alpha": 0.3,
-            "axes.titlesize": 12,
+            "axes.titlesize": 13,
             "axes.titleweight": "bold",  # DejaVu Sans has no semibold (findfont would log)
-            "axes.labelsize": 11,
-            "xtick.labelsize": 10,
-            "ytick.labelsize": 10,
-            "legend.fontsize": 10,
+            "axes.labelsize": 12,
+            "xtick.labelsize": 11.5,
+            "ytick.labelsize": 11.5,
+            "legend.fontsize": 11.5,
             "legend.frameon": False,
-            "font.size": 11,
+            "font.size": 12,
             "lines.linewidth": 1.6,
             "image.cmap": "viridis",
         }
@@ -101,11 +102,13 @@ def draw_chain_graph(
     observed: str = "x",
     hidden_names: Sequence[str] | None = None,
     observed_names: Sequence[str] | None = None,
+    label_size: float = 12,
 ) -> None:
     """Draw the HMM as a graphical model on `ax`: open circles for hidden z_t, filled circles
     for observed x_t, arrows z_{t-1} -> z_t and z_t -> x_t, and a trailing ellipsis.
 
-    `hidden_names` / `observed_names` (one per step) replace the default t-indexed labels.
+    `hidden_names` / `observed_names` (one per step) replace the default t-indexed labels;
+    `label_size` is their font size in points.
     """
     r, dx, y_hidden, y_obs = 0.32, 1.5, 1.5, 0.0
     hidden_names = hidden_names or [f"${hidden}_{{{t + 1}}}$" for t in range(num_steps)]
@@ -115,12 +118,13 @@ def draw_chain_graph(
         x = t * dx
         ax.add_patch(mpl.patches.Circle((x, y_hidden), r, fc="white", ec="0.15", lw=1.4))
         ax.add_patch(mpl.patches.Circle((x, y_obs), r, fc="0.82", ec="0.15", lw=1.4))
-        ax.text(x, y_hidden, hidden_names[t], ha="center", va="center", fontsize=12)
-        ax.text(x, y_obs, observed_names[t], ha="center", va="center", fontsize=12)
+        ax.text(x, y_hidden, hidden_names[t], ha="center", va="center", fontsize=label_size)
+        ax.text(x, y_obs, observed_names[t], ha="center", va="center", fontsize=label_size)
         ax.add_patch(mpl.patches.FancyArrowPatch((x, y_hidden - r), (x, y_obs + r), **arrow))
         end = (x + dx - r, y_hidden) if t < num_steps - 1 else (x + dx - 0.45, y_hidden)
         ax.add_patch(mpl.patches.FancyArrowPatch((x + r, y_hidden), end, **arrow))
-    ax.text(num_steps * dx - 0.2, y_hidden, "…", ha="center", va="center", fontsize=16)
+    ax.text(num_steps * dx - 0.2, y_hidden, "…", ha="center", va="center",
+            fontsize=label_size * 4 / 3)
     ax.set_xlim(-0.7, num_steps * dx + 0.2)
     ax.set_ylim(-0.7, y_hidden + 0.7)
     ax.set_aspect("equal")
