@@ -11,7 +11,7 @@ import math
 import numpy as np
 import torch
 
-from hmmblog.inference import check_probabilities
+from hmmblog.validation import check_probabilities
 
 
 def categorical_log_lik(emission: torch.Tensor, observations: torch.Tensor) -> torch.Tensor:

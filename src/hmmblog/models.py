@@ -24,7 +24,7 @@ from pyro import poutine
 from pyro.infer import TraceEnum_ELBO, infer_discrete
 from torch.distributions import Distribution
 
-from hmmblog.inference import check_parameters
+from hmmblog.validation import check_parameters
 
 __all__ = [
     "decode_story",

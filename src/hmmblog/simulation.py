@@ -16,7 +16,7 @@ from collections.abc import Callable
 import torch
 from torch.distributions import Distribution
 
-from hmmblog.inference import check_parameters
+from hmmblog.validation import check_parameters
 
 
 def sample(

@@ -9,6 +9,7 @@ import torch
 
 __all__ = [
     "check_finite_number",
+    "check_hmm",
     "check_log_lik",
     "check_parameters",
     "check_positive_int",
@@ -106,3 +107,14 @@ def check_log_lik(log_lik: torch.Tensor, K: int) -> torch.Tensor:
         if (log_lik == math.inf).any():
             raise ValueError("log_lik: contains +inf (a log-likelihood must be <= a finite value)")
     return log_lik
+
+
+def check_hmm(
+    initial: torch.Tensor, transition: torch.Tensor, log_lik: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The inference core's three inputs checked and in one dtype: (log π ``[K]``,
+    A ``[K, K]``, log_lik ``[..., T, K]``)."""
+    initial, transition = check_parameters(initial, transition)
+    log_lik = check_log_lik(log_lik, initial.shape[0])
+    dtype = torch.promote_types(log_lik.dtype, initial.dtype)
+    return initial.to(dtype).log(), transition.to(dtype), log_lik.to(dtype)
