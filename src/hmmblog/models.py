@@ -24,7 +24,7 @@ from pyro import poutine
 from pyro.infer import TraceEnum_ELBO, infer_discrete
 from torch.distributions import Distribution
 
-from hmmblog.validation import check_parameters
+from hmmblog.validation import check_parameters, check_positive_int
 
 __all__ = [
     "decode_story",
@@ -96,9 +96,8 @@ def hmm_story(
     _check_emission(emission, initial.shape[0])
     if observations is not None:
         num_seqs, T = _check_observations(observations, emission)
-    for name, value in (("num_seqs", num_seqs), ("T", T)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name}: expected a positive int, got {value!r}")
+    check_positive_int("num_seqs", num_seqs)
+    check_positive_int("T", T)
     states, xs = [], []
     z = None
     with pyro.plate("sequences", num_seqs, dim=-1):
@@ -128,8 +127,7 @@ def start_transition_logits(
     matrix whose every row is π (p(z_1 | z_0) = π whatever z_0 was), and steps 1..T-1 get
     log A. The value of `initial_logits` then no longer matters; we pass uniform logits.
     """
-    if not isinstance(T, int) or T < 1:
-        raise ValueError(f"T: expected a positive int, got {T!r}")
+    check_positive_int("T", T)
     log_pi = initial.log()
     first = log_pi.expand(1, *transition.shape)
     rest = transition.log().expand(T - 1, *transition.shape)

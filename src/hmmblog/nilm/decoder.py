@@ -17,6 +17,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from hmmblog.emissions import normal_log_density
 from hmmblog.inference import FactorialChains, viterbi, viterbi_paths
 from hmmblog.nilm import schedule
 from hmmblog.nilm.appliances import DTYPE, Appliance, check_appliances
@@ -30,12 +31,9 @@ from hmmblog.nilm.model import (
     product_chain,
 )
 from hmmblog.nilm.schedule import Site
+from hmmblog.validation import check_positive_int
 
 __all__ = ["Block", "BlockAscent", "disaggregate", "greedy_start"]
-
-
-def _normal_log_pdf(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    return -0.5 * (x / sigma) ** 2 - math.log(sigma) - 0.5 * math.log(2 * math.pi)
 
 
 class Block(NamedTuple):
@@ -206,7 +204,7 @@ def greedy_start(
             rs = [r for r, order in enumerate(orders) if order[step] == c]
             a = appliances[c]
             left = (y - b - explained[rs])[..., None] - a.power  # [G, T, K]
-            fit = _normal_log_pdf(left, sigma)
+            fit = normal_log_density(left, 0.0, sigma)
             others = -math.log(s) - left / s
             log_lik = torch.where(left < 0, fit, torch.logaddexp(fit, others))
             z = viterbi(a.initial, a.transition, log_lik).path  # [G, T]
@@ -251,9 +249,8 @@ def disaggregate(
     y = check_aggregate(aggregate)
     appliances = check_appliances(appliances)
     check_noise(noise_std, background)
-    for name, value in (("restarts", restarts), ("max_sweeps", max_sweeps)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name}: expected a positive int, got {value!r}")
+    check_positive_int("restarts", restarts)
+    check_positive_int("max_sweeps", max_sweeps)
     if not all(isinstance(f, int | float) and 0 < f < math.inf for f in anneal):
         raise ValueError(f"anneal: expected finite noise multipliers > 0, got {anneal!r}")
     orders = schedule.orders(appliances, restarts)
@@ -265,8 +262,8 @@ def disaggregate(
         dec.set_sigma(noise_std * factor)
         dec.sweep(orders[0], blocks, triples, number)
         dec.keep(dec.distinct())
-    # Go on from the best restart alone (see benchmarks/NOTES.md for what that was measured
-    # to cost and save).
+    # Go on from the best restart alone (as good as sweeping them all where measured; see
+    # benchmarks/NOTES.md).
     dec.set_sigma(noise_std)
     dec.keep([int(dec.score(y, background, noise_std).argmax())])
     quiet, sweeps = 0, 0

@@ -19,7 +19,9 @@ import pyro
 import pyro.distributions as dist
 import torch
 
-from hmmblog.inference import path_log_prior, viterbi
+from hmmblog import inference
+from hmmblog.emissions import normal_log_density
+from hmmblog.inference import joint_states, path_log_prior, viterbi
 from hmmblog.nilm.appliances import DTYPE, Appliance, check_appliances
 from hmmblog.simulation import sample
 from hmmblog.validation import check_finite_number, check_positive_int, check_positive_number
@@ -110,8 +112,9 @@ def factorial_story(
     check_noise(noise_std, background)
     if aggregate is not None:
         T = aggregate.shape[-1]
-    if T is None or T < 1:
-        raise ValueError(f"T: expected a positive int (or an aggregate), got {T!r}")
+    if T is None:
+        raise ValueError("T: expected a positive int (or an aggregate), got None")
+    check_positive_int("T", T)
     z = [None] * len(appliances)
     readings = []
     for t in pyro.markov(range(T)):
@@ -146,29 +149,19 @@ def log_joint(
     prior = sum(path_log_prior(a.initial.log(), a.transition.log(), states[..., c, :])
                 for c, a in enumerate(appliances))
     mean = background + sum(a.power[states[..., c, :]] for c, a in enumerate(appliances))
-    return prior + dist.Normal(mean, noise_std).log_prob(y).sum(-1)
+    return prior + normal_log_density(y, mean, noise_std).sum(-1)
 
 
 def product_chain(appliances: Sequence[Appliance]) -> tuple[torch.Tensor, ...]:
-    """π, A and power levels μ of the product chain over Π K_c joint states (last appliance
-    fastest)."""
-    initial = torch.ones(1, dtype=DTYPE)
-    transition = torch.ones(1, 1, dtype=DTYPE)
-    power = torch.zeros(1, dtype=DTYPE)
-    for a in appliances:
-        initial = torch.kron(initial, a.initial)
-        transition = torch.kron(transition, a.transition)
-        power = (power[:, None] + a.power[None, :]).reshape(-1)
+    """π ``[Π K_c]``, A ``[Π K_c, Π K_c]`` and power levels μ ``[Π K_c]`` of the product chain
+    over joint states (`hmmblog.inference.product_chain`: last appliance fastest)."""
+    initial, transition = inference.product_chain([a.initial for a in appliances],
+                                                  [a.transition for a in appliances])
+    digits = torch.from_numpy(joint_states([a.K for a in appliances]))  # [C, Π K_c]
+    power = torch.zeros(digits.shape[1], dtype=DTYPE)
+    for a, z in zip(appliances, digits, strict=True):
+        power = power + a.power[z]
     return initial, transition, power
-
-
-def _unravel(index: torch.Tensor, sizes: Sequence[int]) -> torch.Tensor:
-    """Joint-state indices `[..., T]` -> per-chain states `[..., C, T]` (last chain fastest)."""
-    out = []
-    for K in reversed(sizes):
-        out.append(index % K)
-        index = index // K
-    return torch.stack(out[::-1], -2)
 
 
 def disaggregation(
@@ -193,7 +186,7 @@ def disaggregate_exact(
     appliances = check_appliances(appliances)
     check_noise(noise_std, background)
     initial, transition, power = product_chain(appliances)
-    log_lik = dist.Normal(background + power, noise_std).log_prob(y[:, None])  # [T, Π K_c]
+    log_lik = normal_log_density(y[:, None], background + power, noise_std)  # [T, Π K_c]
     path = viterbi(initial, transition, log_lik).path
-    states = _unravel(path, [a.K for a in appliances])
+    states = torch.from_numpy(joint_states([a.K for a in appliances]))[:, path]  # [C, T]
     return disaggregation(y, appliances, states, noise_std, background, 0)
