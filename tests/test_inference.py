@@ -224,6 +224,29 @@ def test_bad_input_raises_a_clear_value_error(fn, initial, transition, log_lik, 
         fn(initial, transition, log_lik)
 
 
+@pytest.mark.parametrize("dtype,off,raises", [
+    # the tolerance on sums of probabilities is 1e-8 in float64 and 1e-4 in float32: cases
+    # just outside it must raise, cases just inside must not
+    (torch.float64, 1e-7, True),
+    (torch.float64, 1e-9, False),
+    (torch.float32, 1e-3, True),
+    (torch.float32, 1e-5, False),
+])
+@pytest.mark.parametrize("where", ["initial", "transition"])
+def test_sums_of_probabilities_are_checked_to_the_dtype_tolerance(dtype, off, raises, where):
+    pi = torch.tensor([0.6, 0.4 + (off if where == "initial" else 0.0)], dtype=torch.float64)
+    A = torch.tensor([[0.7, 0.3], [0.4, 0.6 + (off if where == "transition" else 0.0)]],
+                     dtype=torch.float64)
+    pi, A, ll = pi.to(dtype), A.to(dtype), torch.zeros(5, 2, dtype=dtype)
+    assert abs((pi if where == "initial" else A[1]).sum().item() - 1) == pytest.approx(
+        off, rel=0.2)  # the case is what it says after rounding to the dtype
+    if raises:
+        with pytest.raises(ValueError, match=f"{where}: .*must sum to 1"):
+            log_likelihood(pi, A, ll)
+    else:
+        log_likelihood(pi, A, ll)
+
+
 def test_bad_emission_input_raises_clear_errors():
     B = torch.tensor([[0.1, 0.4, 0.5], [0.6, 0.3, 0.1]])
     with pytest.raises(ValueError, match=r"observations: symbols must lie in 0\.\.2"):

@@ -27,6 +27,7 @@ from hmmblog.nilm import (
     energy_correctly_assigned,
     f1_score,
     factorial_story,
+    greedy_start,
     log_joint,
     mean_absolute_error,
     nde,
@@ -37,6 +38,7 @@ from hmmblog.nilm import (
 )
 from hmmblog.nilm.kernels import near, windows
 from hmmblog.nilm.schedule import confusable_triples, round_robin
+from hmmblog.nilm.schedule import orders as nilm_orders
 
 CAT = appliance_catalogue()
 
@@ -141,6 +143,46 @@ def test_disaggregate_is_deterministic_and_sweeps_only_help() -> None:
     )
 
 
+def test_the_background_is_subtracted_from_the_start_on() -> None:
+    """Readings and background both raised by 1 kW: the same states, from the greedy start
+    (whose search would otherwise explain the kilowatt with appliances) through one sweep of
+    plain ICM (no annealing or pair moves to repair a wrong start)."""
+    apps = _tiny()
+    hh = simulate_household(apps, 400, noise_std=5.0, background=50.0, seed=0)
+    shifted = hh.aggregate + 1000.0
+    orders = [list(range(len(apps)))]
+    assert torch.equal(greedy_start(hh.aggregate, apps, 5.0, 50.0, orders),
+                       greedy_start(shifted, apps, 5.0, 1050.0, orders))
+    icm = {"restarts": 1, "anneal": (), "pairs": False, "max_sweeps": 1}
+    low = disaggregate(hh.aggregate, apps, 5.0, 50.0, **icm)
+    high = disaggregate(shifted, apps, 5.0, 1050.0, **icm)
+    assert torch.equal(low.states, high.states)
+    assert (low.states == hh.states).double().mean() > 0.9  # and the states are sensible
+
+
+def test_sweeps_counts_the_sweeps_that_ran() -> None:
+    """`sweeps` is the number of local sweeps run after the start, each one a full sweep: with
+    plain ICM, max_sweeps=1 is the greedy start plus exactly one `BlockAscent.sweep`, and a
+    run stops after two sweeps without a change."""
+    apps = random_household(6, seed=11)
+    hh = simulate_household(apps, 1440, noise_std=20.0, background=150.0, seed=11)
+    icm = {"restarts": 1, "anneal": (), "pairs": False}
+    order = nilm_orders(apps, 1)[0]
+    start = greedy_start(hh.aggregate, apps, 20.0, 150.0, [order])
+    by_hand = BlockAscent(hh.aggregate, apps, 20.0, 150.0, start)
+    assert by_hand.sweep(order, [], {}, 0, local=True)  # the first sweep moves something
+    one = disaggregate(hh.aggregate, apps, 20.0, 150.0, max_sweeps=1, **icm)
+    assert one.sweeps == 1
+    assert np.array_equal(one.states.numpy(), by_hand.states[0])
+    full = disaggregate(hh.aggregate, apps, 20.0, 150.0, max_sweeps=50, **icm)
+    assert 3 <= full.sweeps < 50  # it stopped by itself, after two quiet sweeps
+    for m in (full.sweeps - 2, full.sweeps - 1):
+        run = disaggregate(hh.aggregate, apps, 20.0, 150.0, max_sweeps=m, **icm)
+        assert run.sweeps == m and torch.equal(run.states, full.states)
+    before = disaggregate(hh.aggregate, apps, 20.0, 150.0, max_sweeps=full.sweeps - 3, **icm)
+    assert not torch.equal(before.states, full.states)  # the last moving sweep was needed
+
+
 def test_pyro_story_enumerates_to_the_exact_answers() -> None:
     apps = _tiny()[:2]
     hh = simulate_household(apps, 8, noise_std=30.0, background=0.0, seed=2)
@@ -197,8 +239,11 @@ def test_a_local_refit_finds_what_a_full_refit_finds() -> None:
     start = torch.zeros(1, 4, 1440, dtype=torch.long)
     local = BlockAscent(hh.aggregate, apps, 20.0, 150.0, start.clone())
     blocks = [(0,), (1,), (2,), (3,), (0, 2)]  # a block's first local fit is full length
-    while any([local.update(block, local=True) for block in blocks]):
-        pass  # until no block moves
+    for _ in range(20):  # until no block moves (a broken update could cycle forever)
+        if not any([local.update(block, local=True) for block in blocks]):
+            break
+    else:
+        pytest.fail("the local updates did not settle in 20 rounds")
     with mock.patch.object(decoder, "viterbi_paths", wraps=decoder.viterbi_paths) as fit:
         assert not local.update((0,), local=True)  # nothing moved since chain 0 was fit
     assert fit.call_count == 0  # skipped, not refit
@@ -297,6 +342,10 @@ def test_metrics_by_hand() -> None:
     # Estimate (300, 100) -> shares (0.75, 0.25) vs (2/3, 1/3): min-sum 2/3 + 1/4.
     est2 = torch.tensor([[100.0, 100.0, 100.0, 0.0], [50.0, 50.0, 0.0, 0.0]])
     assert energy_correctly_assigned(truth, est2).item() == pytest.approx(2 / 3 + 1 / 4)
+    # "On" means strictly above the threshold: a reading of exactly 10 W is off.
+    at = torch.tensor([0.0, 10.0, 50.0])
+    assert f1_score(at, torch.tensor([10.0, 0.0, 50.0]), threshold=10.0).item() == 1.0
+    assert f1_score(at, torch.tensor([10.0, 10.0, 50.0])).item() == 1.0
     # Never on and never estimated on: F1 = 1 by convention; arrays work too.
     assert f1_score(np.zeros(3), np.zeros(3)).item() == 1.0
     assert f1_score(np.array([0.0, 20.0]), np.array([0.0, 5.0]), threshold=10.0).item() == 0.0
