@@ -8,12 +8,13 @@ undoes label switching. Factorial models for energy disaggregation live in `hmmb
 
 from hmmblog.alignment import align_states, permute_states
 from hmmblog.inference import ViterbiResult, log_likelihood, posterior, viterbi
-from hmmblog.learning import learn_discrete, learn_gaussian
+from hmmblog.learning import learn, learn_discrete, learn_gaussian
 from hmmblog.simulation import sample, sample_stepwise
 
 __all__ = [
     "ViterbiResult",
     "align_states",
+    "learn",
     "learn_discrete",
     "learn_gaussian",
     "log_likelihood",

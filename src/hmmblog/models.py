@@ -120,18 +120,20 @@ def hmm_story(
 def start_transition_logits(
     initial: torch.Tensor, transition: torch.Tensor, T: int
 ) -> torch.Tensor:
-    """Transition logits `[T, K, K]` that make `DiscreteHMM` start at π exactly.
+    """Transition logits `[..., T, K, K]` that make `DiscreteHMM` start at π exactly, for π
+    `[..., K]` and A `[..., K, K]` (leading dims: a batch of models).
 
     `DiscreteHMM`'s `initial_logits` describe a state z_0 *before* the first observation,
     and every observation x_t follows a transition z_{t-1} -> z_t. Step 0 therefore gets a
     matrix whose every row is π (p(z_1 | z_0) = π whatever z_0 was), and steps 1..T-1 get
     log A. The value of `initial_logits` then no longer matters; we pass uniform logits.
+    This is the only place the package builds that first step.
     """
     check_positive_int("T", T)
-    log_pi = initial.log()
-    first = log_pi.expand(1, *transition.shape)
-    rest = transition.log().expand(T - 1, *transition.shape)
-    return torch.cat([first, rest], dim=0)
+    *batch, K, _ = transition.shape
+    first = initial.log().unsqueeze(-2).expand(*batch, K, K).unsqueeze(-3)  # [..., 1, K, K]
+    rest = transition.log().unsqueeze(-3).expand(*batch, T - 1, K, K)
+    return torch.cat([first, rest], dim=-3)
 
 
 def hmm_vectorized(
