@@ -38,11 +38,11 @@ __all__ = ["Block", "BlockAscent", "disaggregate", "greedy_start"]
 
 class Block(NamedTuple):
     """What an update of a block of chains needs, as numpy arrays over its Π K_c joint states:
-    the compiled tables (log π = 0: each window adds its own entry term), log π and log A of
+    the compiled `chains` (log π = 0: each window adds its own entry term), log π and log A of
     the product chain, each joint state's total `power` and per-chain `part [len(block), Π K_c]`
     watts, and the `stride [len(block)]` that turns per-chain states into the joint index."""
 
-    tables: FactorialChains
+    chains: FactorialChains
     log_pi: np.ndarray
     log_A: np.ndarray
     power: np.ndarray
@@ -81,13 +81,13 @@ class BlockAscent:
         if block not in self._tables:
             chains = [self.appliances[c] for c in block]  # checked when they were made
             initial, transition, power = product_chain(chains)
-            tables = FactorialChains.from_logs(
+            compiled = FactorialChains.from_logs(
                 [np.zeros(a.K) for a in chains], [a.transition.log().numpy() for a in chains]
             )
-            part = np.stack([a.power.numpy()[tables.digits[i]] for i, a in enumerate(chains)])
-            stride = np.cumprod([1, *tables.sizes[:0:-1]])[::-1]
-            self._tables[block] = Block(tables, initial.log().numpy(), transition.log().numpy(),
-                                        power.numpy(), part, stride)
+            part = np.stack([a.power.numpy()[compiled.digits[i]] for i, a in enumerate(chains)])
+            stride = np.cumprod([1, *compiled.sizes[:0:-1]])[::-1]
+            self._tables[block] = Block(compiled, initial.log().numpy(),
+                                        transition.log().numpy(), power.numpy(), part, stride)
         return self._tables[block]
 
     def set_sigma(self, sigma: float) -> None:
@@ -105,15 +105,15 @@ class BlockAscent:
         the block's own states changed since the block was last fit (± `margin` steps); with
         `sites`, where one of those sum configurations holds (± `trap_margin`). Returns
         whether any state changed."""
-        k = self.block(block)
+        blk = self.block(block)
         rows = list(block)
         rest = self.total.copy()  # [R, T]: what the chains outside the block explain
         for c in rows:
             rest -= self.contrib[:, c]
         R, T = rest.shape
-        joint = self.states[:, rows[0]] * k.stride[0]  # [R, T]
+        joint = self.states[:, rows[0]] * blk.stride[0]  # [R, T]
         for i in range(1, len(rows)):
-            joint += self.states[:, rows[i]] * k.stride[i]
+            joint += self.states[:, rows[i]] * blk.stride[i]
         covered = None  # every step, unless narrowed below
         if local and block in self._seen:
             seen_rest, seen_joint = self._seen[block]
@@ -126,11 +126,11 @@ class BlockAscent:
         spans = np.array([[0, T]]) if covered is None else windows(covered)
         # log Normal of each joint state's power against the residual, up to a constant, and
         # the transitions into and out of each window from the states held around it
-        log_lik, start, steps = window_terms(self.target - rest, joint, spans, k.power,
-                                             k.log_pi, k.log_A, -0.5 / self.sigma**2)
+        log_lik, start, steps = window_terms(self.target - rest, joint, spans, blk.power,
+                                             blk.log_pi, blk.log_A, -0.5 / self.sigma**2)
         if len(steps) == T:
             steps = slice(None)  # the same steps; a slice reads and writes them faster
-        new = viterbi_paths(k.tables, log_lik, start)
+        new = viterbi_paths(blk.chains, log_lik, start)
         same = np.array_equal(new, joint[:, steps])
         joint[:, steps] = new
         if local:  # what this fit saw, for the block's next local update
@@ -140,9 +140,9 @@ class BlockAscent:
         if same:
             return False
         for i, c in enumerate(rows):  # one gather per chain
-            self.states[:, c, steps] = k.tables.digits[i][new]
-            self.contrib[:, c, steps] = k.part[i][new]
-        self.total[:, steps] = rest[:, steps] + k.power[new]
+            self.states[:, c, steps] = blk.chains.digits[i][new]
+            self.contrib[:, c, steps] = blk.part[i][new]
+        self.total[:, steps] = rest[:, steps] + blk.power[new]
         return True
 
     def sweep(self, order: list[int], blocks: list[tuple[int, ...]],
@@ -170,9 +170,9 @@ class BlockAscent:
                       for block, (rest, joint) in self._seen.items()}
 
     def _at_sites(self, sites: Sequence[Site]) -> np.ndarray:
-        """`[T]` steps where, in some restart, a site's chain n is at level k or its chains i
+        """`[T]` steps where, in some restart, a site's chain c is at level k or its chains i
         and j are at levels a and b together."""
-        return sums_held(self.states, np.array([[*n, *i, *j] for n, i, j in sites]))
+        return sums_held(self.states, np.array([[*c, *i, *j] for c, i, j in sites]))
 
     def distinct(self) -> list[int]:
         """One restart of each set of identical ones: updates act on each restart alone, so
@@ -180,9 +180,11 @@ class BlockAscent:
         return [r for r in range(self.states.shape[0])
                 if not any(np.array_equal(self.states[r], self.states[q]) for q in range(r))]
 
-    def score(self, y: torch.Tensor, b: float, sigma: float) -> torch.Tensor:
-        """log p(z, y) of every restart at noise `sigma`, `[R]`."""
-        return log_joint(y, self.appliances, torch.from_numpy(self.states), sigma, b)
+    def score(self, aggregate: torch.Tensor, background: float, noise_std: float
+              ) -> torch.Tensor:
+        """log p(z, y) of every restart at noise σ = `noise_std`, `[R]`."""
+        return log_joint(aggregate, self.appliances, torch.from_numpy(self.states), noise_std,
+                         background)
 
 
 def greedy_start(
@@ -197,15 +199,15 @@ def greedy_start(
     R, C, T = len(orders), len(appliances), y.shape[0]
     states = torch.zeros(R, C, T, dtype=torch.long)
     explained = torch.zeros(R, T, dtype=DTYPE)
-    # What is left over is noise plus "other appliances", modelled as Exponential(mean s).
-    s = max(float((y - b).clamp_min(0).mean()), 10 * sigma)
+    # What is left over is noise plus "other appliances", modelled as Exponential(others_mean).
+    others_mean = max(float((y - b).clamp_min(0).mean()), 10 * sigma)
     for step in range(C):
         for c in sorted({order[step] for order in orders}):
             rs = [r for r, order in enumerate(orders) if order[step] == c]
             a = appliances[c]
             left = (y - b - explained[rs])[..., None] - a.power  # [G, T, K]
             fit = normal_log_density(left, 0.0, sigma)
-            others = -math.log(s) - left / s
+            others = -math.log(others_mean) - left / others_mean
             log_lik = torch.where(left < 0, fit, torch.logaddexp(fit, others))
             z = viterbi(a.initial, a.transition, log_lik).path  # [G, T]
             states[rs, c] = z

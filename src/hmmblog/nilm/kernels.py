@@ -51,16 +51,16 @@ def windows(covered: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
 
 @numba.njit(cache=True, nogil=True)
 def sums_held(states, sites):  # pragma: no cover - compiled
-    """`[T]` mask of the steps where, in some restart of `states [R, N, T]`, a site (n, k, i,
-    a, j, b) of `sites [S, 6]` holds on one side: chain n at level k, or chains i and j at
+    """`[T]` mask of the steps where, in some restart of `states [R, C, T]`, a site (c, k, i,
+    a, j, b) of `sites [S, 6]` holds on one side: chain c at level k, or chains i and j at
     levels a and b together."""
     R, _, T = states.shape
     hit = np.zeros(T, np.bool_)
     for r in range(R):
         for s in range(sites.shape[0]):
-            n, k, i, a, j, b = sites[s]
+            c, k, i, a, j, b = sites[s]
             for t in range(T):
-                if states[r, n, t] == k or (states[r, i, t] == a and states[r, j, t] == b):
+                if states[r, c, t] == k or (states[r, i, t] == a and states[r, j, t] == b):
                     hit[t] = True
     return hit
 

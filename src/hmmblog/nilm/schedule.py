@@ -18,7 +18,7 @@ __all__ = ["Site", "confusable_blocks", "confusable_pairs", "confusable_triples"
            "round_robin"]
 
 Site = tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
-"""A sum trap ((n, k), (i, a), (j, b)): chain n's level k is close to chain i's level a plus
+"""A sum trap ((c, k), (i, a), (j, b)): chain c's level k is close to chain i's level a plus
 chain j's level b, so either configuration can stand in for the other."""
 
 
@@ -37,14 +37,14 @@ def confusable_pairs(appliances: list[Appliance]) -> list[tuple[int, int]]:
     """Each chain with its most confusable partner: the one with the closest non-zero power
     level (fridge 76 W and television 110 W, kettle 2 kW and washer heater 2.05 kW)."""
     pairs = set()
-    for n, a in enumerate(appliances):
+    for c, a in enumerate(appliances):
         gaps = [
-            ((a.power[1:, None] - other.power[None, 1:]).abs().min().item(), m)
-            for m, other in enumerate(appliances)
-            if m != n and a.K > 1 and other.K > 1
+            ((a.power[1:, None] - other.power[None, 1:]).abs().min().item(), d)
+            for d, other in enumerate(appliances)
+            if d != c and a.K > 1 and other.K > 1
         ]
         if gaps:
-            pairs.add(tuple(sorted((n, min(gaps)[1]))))
+            pairs.add(tuple(sorted((c, min(gaps)[1]))))
     return sorted(pairs)
 
 
@@ -54,11 +54,11 @@ def confusable_triples(
     """Each power level with the two other chains whose levels *add up* closest to it
     (dishwasher 170 W vs fridge 76 W + fridge-freezer 100 W), if within 5σ and the block has
     at most `max_states` joint states: traps that no single or pair move can leave. Returns
-    each triple of chains with its sites ((n, k), (i, a), (j, b)), μ⁽ⁿ⁾_k ≈ μ⁽ⁱ⁾_a + μ⁽ʲ⁾_b."""
+    each triple of chains with its sites ((c, k), (i, a), (j, b)), μ⁽ᶜ⁾_k ≈ μ⁽ⁱ⁾_a + μ⁽ʲ⁾_b."""
     value, owner, level = [], [], []
-    for n, a in enumerate(appliances):
+    for c, a in enumerate(appliances):
         value += a.power[1:].tolist()
-        owner += [n] * (a.K - 1)
+        owner += [c] * (a.K - 1)
         level += list(range(1, a.K))
     if len(set(owner)) < 3:
         return {}
@@ -66,13 +66,13 @@ def confusable_triples(
     sums = v[:, None] + v[None, :]  # [L, L]: level i of owner o_i plus level j of owner o_j
     valid = o[:, None] < o[None, :]
     triples: dict[tuple[int, int, int], list[Site]] = {}
-    for at, (watts, n) in enumerate(zip(value, owner, strict=True)):
+    for at, (watts, c) in enumerate(zip(value, owner, strict=True)):
         gap = (watts - sums).abs()
-        gap = torch.where(valid & (o[:, None] != n) & (o[None, :] != n), gap, math.inf)
+        gap = torch.where(valid & (o[:, None] != c) & (o[None, :] != c), gap, math.inf)
         i, j = divmod(int(gap.argmin()), len(value))
-        block = tuple(sorted((n, owner[i], owner[j])))
+        block = tuple(sorted((c, owner[i], owner[j])))
         if gap.min() < 5 * sigma and math.prod(appliances[m].K for m in block) <= max_states:
-            site = ((n, level[at]), (owner[i], level[i]), (owner[j], level[j]))
+            site = ((c, level[at]), (owner[i], level[i]), (owner[j], level[j]))
             triples.setdefault(block, []).append(site)
     return dict(sorted(triples.items()))
 
@@ -90,7 +90,7 @@ def orders(appliances: list[Appliance], restarts: int) -> list[list[int]]:
     """Greedy orders: largest appliance first; each further restart swaps one adjacent pair
     of that order, the pairs with the closest peak powers first (the likeliest confusions)."""
     peak = [float(a.power.max()) for a in appliances]
-    first = sorted(range(len(appliances)), key=lambda n: -peak[n])
+    first = sorted(range(len(appliances)), key=lambda c: -peak[c])
     gaps = sorted(range(len(first) - 1),
                   key=lambda i: (peak[first[i]] - peak[first[i + 1]]) / max(peak[first[i]], 1.0))
     out = [first]
