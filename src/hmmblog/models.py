@@ -24,7 +24,7 @@ from pyro import poutine
 from pyro.infer import TraceEnum_ELBO, infer_discrete
 from torch.distributions import Distribution
 
-from hmmblog.validation import check_parameters, check_positive_int
+from hmmblog.validation import check_emission, check_parameters, check_positive_int
 
 __all__ = [
     "decode_story",
@@ -52,14 +52,6 @@ def emission_given_state(emission: Distribution, z: torch.Tensor) -> Distributio
         names = [n for n in names if n not in ("probs", "logits")] + ["logits"]
     params = {name: getattr(emission, name)[z] for name in names}
     return type(emission)(**params, validate_args=False)
-
-
-def _check_emission(emission: Distribution, K: int) -> None:
-    if tuple(emission.batch_shape) != (K,):
-        raise ValueError(
-            f"emission: expected batch shape ({K},) (one distribution per state, K from "
-            f"initial), got {tuple(emission.batch_shape)}"
-        )
 
 
 def _check_observations(observations: torch.Tensor, emission: Distribution) -> tuple[int, int]:
@@ -93,7 +85,7 @@ def hmm_story(
     `[N, T]` and observations `[N, T, *event]` that this run of the story produced.
     """
     initial, transition = check_parameters(initial, transition)
-    _check_emission(emission, initial.shape[0])
+    check_emission(emission, initial.shape[0])
     if observations is not None:
         num_seqs, T = _check_observations(observations, emission)
     check_positive_int("num_seqs", num_seqs)
@@ -146,7 +138,7 @@ def hmm_vectorized(
     time, no latent sites to enumerate. `observations`: `[N, T, *event]`."""
     initial, transition = check_parameters(initial, transition)
     K = initial.shape[0]
-    _check_emission(emission, K)
+    check_emission(emission, K)
     N, T = _check_observations(observations, emission)
     hmm = dist.DiscreteHMM(
         initial_logits=torch.zeros(K, dtype=initial.dtype),

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import torch
 from torch.distributions import Distribution
 
-from hmmblog.validation import check_parameters, check_positive_int
+from hmmblog.validation import check_emission, check_parameters, check_positive_int
 
 
 def sample(
@@ -35,11 +35,7 @@ def sample(
     """
     initial, transition = check_parameters(initial, transition)
     K = initial.shape[0]
-    if tuple(emission.batch_shape) != (K,):
-        raise ValueError(
-            f"emission: expected batch shape ({K},) (one distribution per state), "
-            f"got {tuple(emission.batch_shape)}"
-        )
+    check_emission(emission, K)
     check_positive_int("num_seqs", num_seqs)
     check_positive_int("T", T)
     gen = torch.Generator().manual_seed(seed)

@@ -8,6 +8,7 @@ import math
 import torch
 
 __all__ = [
+    "check_emission",
     "check_finite_number",
     "check_hmm",
     "check_log_lik",
@@ -118,3 +119,12 @@ def check_hmm(
     log_lik = check_log_lik(log_lik, initial.shape[0])
     dtype = torch.promote_types(log_lik.dtype, initial.dtype)
     return initial.to(dtype).log(), transition.to(dtype), log_lik.to(dtype)
+
+
+def check_emission(emission: object, K: int) -> None:
+    """An emission distribution must have batch shape ``(K,)``: one distribution per state."""
+    if tuple(emission.batch_shape) != (K,):
+        raise ValueError(
+            f"emission: expected batch shape ({K},) (one distribution per state, K from "
+            f"initial), got {tuple(emission.batch_shape)}"
+        )

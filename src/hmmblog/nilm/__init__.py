@@ -35,6 +35,11 @@ from hmmblog.nilm.model import (
     product_chain,
     simulate_household,
 )
+from hmmblog.nilm.schedule import confusable_blocks
+
+# Post 4 counts the confusable blocks by the helper's name from before this package existed;
+# `confusable_blocks` (from `hmmblog.nilm.schedule`) is the public one.
+_confusable_blocks = confusable_blocks
 
 __all__ = [
     "Appliance",
@@ -42,6 +47,7 @@ __all__ = [
     "Disaggregation",
     "Household",
     "appliance_catalogue",
+    "confusable_blocks",
     "disaggregate",
     "disaggregate_exact",
     "energy_correctly_assigned",
