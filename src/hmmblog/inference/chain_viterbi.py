@@ -33,10 +33,12 @@ class ViterbiResult(NamedTuple):
 
 
 @numba.njit(cache=True, nogil=True)
-def viterbi_rows(log_pi, log_A, log_lik, paths, back):  # pragma: no cover - compiled
+def viterbi_rows(log_pi, into, log_lik, paths, back):  # pragma: no cover - compiled
     """Fill ``paths [R, T]`` with the most probable path of each row of ``log_lik [R, T, K]``
-    (float64) under log π ``[K]`` and log A ``[K, K]``; ``back [T, K]`` is scratch space for
-    ψ. Ties go to the lowest state."""
+    (float64) under log π ``[K]`` and ``into [K, K]``, log A transposed: into[j, i] =
+    log A_ij, the ways into state j, so that the max over predecessors reads memory in order
+    (it matters once log A outgrows the cache). ``back [T, K]`` is scratch space for ψ. Ties
+    go to the lowest state."""
     R, T, K = log_lik.shape
     delta = np.empty(K)  # δ_{t-1}
     new = np.empty(K)  # δ_t
@@ -45,9 +47,9 @@ def viterbi_rows(log_pi, log_A, log_lik, paths, back):  # pragma: no cover - com
             delta[j] = log_pi[j] + log_lik[r, 0, j]
         for t in range(1, T):
             for j in range(K):
-                best, arg = delta[0] + log_A[0, j], 0
+                best, arg = delta[0] + into[j, 0], 0
                 for i in range(1, K):
-                    v = delta[i] + log_A[i, j]
+                    v = delta[i] + into[j, i]
                     if v > best:
                         best, arg = v, i
                 new[j] = best + log_lik[r, t, j]
@@ -86,12 +88,13 @@ def viterbi(
     log_A = A.log()
     *batch, T, K = ll.shape
     scores = np.ascontiguousarray(ll.detach().to(torch.float64).numpy().reshape(-1, T, K))
-    lp, la = log_pi.detach().double().numpy(), log_A.detach().double().numpy()
+    lp = log_pi.detach().double().numpy()
+    into = np.ascontiguousarray(log_A.detach().double().numpy().T)
     paths = np.empty(scores.shape[:2], np.int64)
     back_type = np.uint8 if K <= 256 else np.int32
 
     def run(a: int, b: int) -> None:
-        viterbi_rows(lp, la, scores[a:b], paths[a:b], np.empty((T, K), back_type))
+        viterbi_rows(lp, into, scores[a:b], paths[a:b], np.empty((T, K), back_type))
 
     for_rows(run, scores.shape[0], T * K * K)
     path = torch.from_numpy(paths.reshape(*batch, T))
