@@ -8,7 +8,8 @@ path that ends in j at step t, and the state it came from:
 
 then reads the path backwards from the best last state. It is K² work a step. Max-plus matrix
 products have no BLAS kernel (blocking time as forward-backward does would cost K³ a step), so
-the loop is compiled with numba, like hmmlearn's C loop, and runs one sequence per thread.
+the loop is compiled with numba, like hmmlearn's C loop; independent sequences are shared out
+over threads (`hmmblog.inference.rows`).
 """
 
 from __future__ import annotations
