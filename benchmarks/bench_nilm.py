@@ -27,14 +27,16 @@ import time
 
 import torch
 
-from hmmblog import nilm
 from hmmblog.nilm import (
+    BlockAscent,
     disaggregate,
     disaggregate_exact,
+    greedy_start,
     random_household,
     simulate_household,
     two_state,
 )
+from hmmblog.nilm.schedule import confusable_blocks, orders, round_robin
 
 SIGMA, BACKGROUND = 20.0, 150.0
 
@@ -53,15 +55,15 @@ def one_sweep(y: torch.Tensor, appliances: list, start: torch.Tensor, number: in
     annealing pass runs it: every block refit, none skipped as unchanged; triples still look
     only around their sum configurations). Block tables are built before the clock starts:
     a decode builds them once, not once per pass."""
-    dec = nilm._Decoder(y, appliances, SIGMA, BACKGROUND, start)
-    blocks, triples = nilm._confusable_blocks(appliances, SIGMA)
-    for block in [(n,) for n in range(len(appliances))] + blocks + nilm._round_robin(
+    dec = BlockAscent(y, appliances, SIGMA, BACKGROUND, start)
+    blocks, triples = confusable_blocks(appliances, SIGMA)
+    for block in [(c,) for c in range(len(appliances))] + blocks + round_robin(
         len(appliances), number
     ):
-        dec._block(block)
-    order = nilm._orders(appliances, 1)[0]
+        dec.block(block)
+    order = orders(appliances, 1)[0]
     t = time.perf_counter()
-    nilm._sweep(dec, order, blocks, triples, number)
+    dec.sweep(order, blocks, triples, number)
     return time.perf_counter() - t
 
 
@@ -94,7 +96,7 @@ def main() -> None:
     for N in (6, 12, 24):
         apps = random_household(N, seed=7)
         y = simulate_household(apps, 7 * 1440, SIGMA, BACKGROUND, seed=7).aggregate
-        start = nilm._greedy_start(y, apps, SIGMA, BACKGROUND, nilm._orders(apps, 1))
+        start = greedy_start(y, apps, SIGMA, BACKGROUND, orders(apps, 1))
         houses[N] = (y, apps, start)
     best = {(N, r): math.inf for N in houses for r in rounds}
     for _ in range(args.sweep_repeats):

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from hmmblog import inference, log_likelihood, posterior, viterbi
 from hmmblog.emissions import categorical_log_lik, gaussian_log_lik
+from hmmblog.inference import forward_backward, rows
 
 
 def random_model(K: int, M: int, seed: int, dtype=torch.float64, zeros: bool = False):
@@ -72,7 +73,7 @@ def loop_reference(pi, A, log_lik):
        seed=st.integers(0, 2**31 - 1), zeros=st.booleans(), min_block=st.sampled_from([1, 2, 8]))
 def test_matches_brute_force_enumeration(K, M, T, seed, zeros, min_block):
     # Short blocks make even these tiny sequences go through the blocked recursions.
-    with mock.patch.object(inference, "_MIN_BLOCK", min_block):
+    with mock.patch.object(forward_backward, "MIN_BLOCK", min_block):
         check_against_brute_force(K, M, T, seed, zeros)
 
 
@@ -223,6 +224,29 @@ def test_bad_input_raises_a_clear_value_error(fn, initial, transition, log_lik, 
         fn(initial, transition, log_lik)
 
 
+@pytest.mark.parametrize("dtype,off,raises", [
+    # the tolerance on sums of probabilities is 1e-8 in float64 and 1e-4 in float32: cases
+    # just outside it must raise, cases just inside must not
+    (torch.float64, 1e-7, True),
+    (torch.float64, 1e-9, False),
+    (torch.float32, 1e-3, True),
+    (torch.float32, 1e-5, False),
+])
+@pytest.mark.parametrize("where", ["initial", "transition"])
+def test_sums_of_probabilities_are_checked_to_the_dtype_tolerance(dtype, off, raises, where):
+    pi = torch.tensor([0.6, 0.4 + (off if where == "initial" else 0.0)], dtype=torch.float64)
+    A = torch.tensor([[0.7, 0.3], [0.4, 0.6 + (off if where == "transition" else 0.0)]],
+                     dtype=torch.float64)
+    pi, A, ll = pi.to(dtype), A.to(dtype), torch.zeros(5, 2, dtype=dtype)
+    assert abs((pi if where == "initial" else A[1]).sum().item() - 1) == pytest.approx(
+        off, rel=0.2)  # the case is what it says after rounding to the dtype
+    if raises:
+        with pytest.raises(ValueError, match=f"{where}: .*must sum to 1"):
+            log_likelihood(pi, A, ll)
+    else:
+        log_likelihood(pi, A, ll)
+
+
 def test_bad_emission_input_raises_clear_errors():
     B = torch.tensor([[0.1, 0.4, 0.5], [0.6, 0.3, 0.1]])
     with pytest.raises(ValueError, match=r"observations: symbols must lie in 0\.\.2"):
@@ -273,14 +297,6 @@ def test_many_states_match_the_plain_loop(K):
 
 # -- factorial Viterbi: many chains, one emission ---------------------------------------------
 
-def kron_chain(initials, transitions):
-    """π and A of the product chain (chain 0 slowest), the oracle's way: Kronecker products."""
-    pi, A = torch.ones(1, dtype=torch.float64), torch.ones(1, 1, dtype=torch.float64)
-    for p, a in zip(initials, transitions, strict=True):
-        pi, A = torch.kron(pi, p), torch.kron(A, a)
-    return pi, A
-
-
 @settings(max_examples=60)
 @given(sizes=st.lists(st.integers(1, 3), min_size=1, max_size=3), T=st.integers(1, 40),
        seed=st.integers(0, 2**31 - 1), zeros=st.booleans())
@@ -290,7 +306,7 @@ def test_factorial_viterbi_is_viterbi_on_the_product_chain(sizes, T, seed, zeros
     g = torch.Generator().manual_seed(seed)
     ll = 3 * torch.randn(2, T, *sizes, generator=g, dtype=torch.float64)
     got = inference.factorial_viterbi(initials, transitions, ll)
-    pi, A = kron_chain(initials, transitions)
+    pi, A = inference.product_chain(initials, transitions)
     flat = ll.flatten(-len(sizes))
     ref = viterbi(pi, A, flat)
     assert got.path.shape == (2, len(sizes), T)
@@ -305,7 +321,7 @@ def test_factorial_viterbi_is_viterbi_on_the_product_chain(sizes, T, seed, zeros
 def test_factorial_viterbi_matches_brute_force_on_two_chains():
     chains = [random_model(2, 1, 7)[:2], random_model(3, 1, 8)[:2]]
     ll = torch.randn(5, 2, 3, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
-    pi, A = kron_chain([c[0] for c in chains], [c[1] for c in chains])
+    pi, A = inference.product_chain([c[0] for c in chains], [c[1] for c in chains])
     _, _, best = brute_force(pi, A, ll.flatten(-2))
     got = inference.factorial_viterbi([c[0] for c in chains], [c[1] for c in chains], ll)
     torch.testing.assert_close(got.log_joint, best, rtol=1e-12, atol=1e-12)
@@ -318,11 +334,12 @@ def test_viterbi_paths_cut_into_sequences_equals_separate_calls():
     start[0, 17] = start[1, 40] = start[1, 41] = True  # pieces 0-16, 17-59; 0-39, 40, 41-59
     chains = inference.factorial_chains([pi], [A])
     got = inference.viterbi_paths(chains, ll, start)
+    assert isinstance(got, np.ndarray) and got.dtype == np.int64  # one return type
     for r, cuts in enumerate([[0, 17, 60], [0, 40, 41, 60]]):
         for a, b in itertools.pairwise(cuts):
-            assert torch.equal(got[r, a:b], viterbi(pi, A, ll[r, a:b]).path)
+            assert np.array_equal(got[r, a:b], viterbi(pi, A, ll[r, a:b]).path.numpy())
     as_array = inference.viterbi_paths(chains, ll.numpy(), start.numpy())  # no torch round trip
-    assert isinstance(as_array, np.ndarray) and np.array_equal(as_array, got.numpy())
+    assert isinstance(as_array, np.ndarray) and np.array_equal(as_array, got)
     assert start.sum() == 3  # the caller's flags are not overwritten
 
 
@@ -330,11 +347,15 @@ def test_threads_give_the_paths_one_thread_gives():
     pi, A, _ = random_model(8, 1, seed=5)
     ll = torch.randn(40, 2000, 8, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
     chains = inference.factorial_chains([pi], [A])
-    assert len(inference._split_rows(40, 2000 * 8 * 8)) == min(numba.get_num_threads(), 40)
+    assert len(rows.split_rows(40, 2000 * 8 * 8)) == min(numba.get_num_threads(), 40)
     threaded = inference.viterbi_paths(chains, ll)
-    with mock.patch.object(inference, "_split_rows", lambda rows, work: [(0, rows)]):
+    threaded_one_chain = viterbi(pi, A, ll).path
+    with mock.patch.object(rows, "split_rows", lambda n, work: [(0, n)]):
         serial = inference.viterbi_paths(chains, ll)
-    assert torch.equal(threaded, serial)
+        serial_one_chain = viterbi(pi, A, ll).path
+    assert np.array_equal(threaded, serial)
+    assert torch.equal(threaded_one_chain, serial_one_chain)
+    assert np.array_equal(serial, serial_one_chain.numpy())
 
 
 def test_factorial_viterbi_bad_input_raises_clear_errors():

@@ -23,14 +23,7 @@ B = torch.tensor([[0.1, 0.4, 0.5], [0.6, 0.3, 0.1]])
 SYMBOLS = ("walk", "shop", "clean")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The tensors here are small: one intra-op thread is faster (and steadier on a busy
-    machine) than two fighting over the cores. Restored after this module."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def original_data(num_seqs: int = 60, T: int = 100, seed: int = 1) -> torch.Tensor:

@@ -37,13 +37,7 @@ def original_data(num_seqs: int = 30, T: int = 120, seed: int = 1) -> torch.Tens
     return sample_stepwise(PI, A, draw, num_seqs, T, seed)[1]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These tensors are tiny; one intra-op thread is several times faster on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def by_mean(fit) -> tuple[torch.Tensor, ...]:

@@ -16,27 +16,29 @@ import pytest
 import torch
 from pyro.infer import TraceEnum_ELBO, config_enumerate, infer_discrete
 
-from hmmblog import log_likelihood, nilm, viterbi
+from hmmblog import log_likelihood, viterbi
 from hmmblog.nilm import (
     Appliance,
-    _Decoder,
-    _near,
-    _product_chain,
-    _round_robin,
-    _windows,
+    BlockAscent,
     appliance_catalogue,
+    decoder,
     disaggregate,
     disaggregate_exact,
     energy_correctly_assigned,
     f1_score,
     factorial_story,
+    greedy_start,
     log_joint,
     mean_absolute_error,
     nde,
+    product_chain,
     random_household,
     simulate_household,
     two_state,
 )
+from hmmblog.nilm.kernels import near, windows
+from hmmblog.nilm.schedule import confusable_triples, round_robin
+from hmmblog.nilm.schedule import orders as nilm_orders
 
 CAT = appliance_catalogue()
 
@@ -102,7 +104,7 @@ def test_log_joint_matches_brute_force_and_product_viterbi() -> None:
         best = max(best, log_joint(hh.aggregate, apps, z, 40.0, 10.0).item())
     exact = disaggregate_exact(hh.aggregate, apps, 40.0, 10.0)
     assert exact.log_joint.item() == pytest.approx(best, abs=1e-9)
-    initial, transition, power = _product_chain(apps)
+    initial, transition, power = product_chain(apps)
     ll = torch.distributions.Normal(10.0 + power, 40.0).log_prob(hh.aggregate[:, None])
     assert viterbi(initial, transition, ll).log_joint.item() == pytest.approx(best, abs=1e-9)
 
@@ -141,6 +143,46 @@ def test_disaggregate_is_deterministic_and_sweeps_only_help() -> None:
     )
 
 
+def test_the_background_is_subtracted_from_the_start_on() -> None:
+    """Readings and background both raised by 1 kW: the same states, from the greedy start
+    (whose search would otherwise explain the kilowatt with appliances) through one sweep of
+    plain ICM (no annealing or pair moves to repair a wrong start)."""
+    apps = _tiny()
+    hh = simulate_household(apps, 400, noise_std=5.0, background=50.0, seed=0)
+    shifted = hh.aggregate + 1000.0
+    orders = [list(range(len(apps)))]
+    assert torch.equal(greedy_start(hh.aggregate, apps, 5.0, 50.0, orders),
+                       greedy_start(shifted, apps, 5.0, 1050.0, orders))
+    icm = {"restarts": 1, "anneal": (), "pairs": False, "max_sweeps": 1}
+    low = disaggregate(hh.aggregate, apps, 5.0, 50.0, **icm)
+    high = disaggregate(shifted, apps, 5.0, 1050.0, **icm)
+    assert torch.equal(low.states, high.states)
+    assert (low.states == hh.states).double().mean() > 0.9  # and the states are sensible
+
+
+def test_sweeps_counts_the_sweeps_that_ran() -> None:
+    """`sweeps` is the number of local sweeps run after the start, each one a full sweep: with
+    plain ICM, max_sweeps=1 is the greedy start plus exactly one `BlockAscent.sweep`, and a
+    run stops after two sweeps without a change."""
+    apps = random_household(6, seed=11)
+    hh = simulate_household(apps, 1440, noise_std=20.0, background=150.0, seed=11)
+    icm = {"restarts": 1, "anneal": (), "pairs": False}
+    order = nilm_orders(apps, 1)[0]
+    start = greedy_start(hh.aggregate, apps, 20.0, 150.0, [order])
+    by_hand = BlockAscent(hh.aggregate, apps, 20.0, 150.0, start)
+    assert by_hand.sweep(order, [], {}, 0, local=True)  # the first sweep moves something
+    one = disaggregate(hh.aggregate, apps, 20.0, 150.0, max_sweeps=1, **icm)
+    assert one.sweeps == 1
+    assert np.array_equal(one.states.numpy(), by_hand.states[0])
+    full = disaggregate(hh.aggregate, apps, 20.0, 150.0, max_sweeps=50, **icm)
+    assert 3 <= full.sweeps < 50  # it stopped by itself, after two quiet sweeps
+    for m in (full.sweeps - 2, full.sweeps - 1):
+        run = disaggregate(hh.aggregate, apps, 20.0, 150.0, max_sweeps=m, **icm)
+        assert run.sweeps == m and torch.equal(run.states, full.states)
+    before = disaggregate(hh.aggregate, apps, 20.0, 150.0, max_sweeps=full.sweeps - 3, **icm)
+    assert not torch.equal(before.states, full.states)  # the last moving sweep was needed
+
+
 def test_pyro_story_enumerates_to_the_exact_answers() -> None:
     apps = _tiny()[:2]
     hh = simulate_household(apps, 8, noise_std=30.0, background=0.0, seed=2)
@@ -149,7 +191,7 @@ def test_pyro_story_enumerates_to_the_exact_answers() -> None:
     # log p(y) by Pyro's exact enumeration equals the core's forward algorithm on the product.
     elbo = TraceEnum_ELBO(max_plate_nesting=0)
     log_evidence = -elbo.loss(model, lambda *a, **k: None, apps, 30.0, 0.0, y)
-    initial, transition, power = _product_chain(apps)
+    initial, transition, power = product_chain(apps)
     ll = torch.distributions.Normal(power, 30.0).log_prob(y[:, None])
     assert log_evidence == pytest.approx(log_likelihood(initial, transition, ll).item(), rel=1e-9)
     # MAP by Pyro (max-product over the enumerated story) equals product-state Viterbi.
@@ -180,13 +222,13 @@ def test_windows_cover_every_change_with_a_margin() -> None:
     changed = np.zeros(1000, dtype=bool)
     changed[[100, 115, 140, 700]] = True
     # 100 and 115 overlap
-    assert _windows(_near(changed, 10)).tolist() == [[90, 126], [130, 151], [690, 711]]
+    assert windows(near(changed, 10)).tolist() == [[90, 126], [130, 151], [690, 711]]
     changed[[0, 999]] = True
-    assert _windows(_near(changed, 10)).tolist() == [
+    assert windows(near(changed, 10)).tolist() == [
         [0, 11], [90, 126], [130, 151], [690, 711], [989, 1000]
     ]
     changed[:600] = True
-    assert _windows(_near(changed, 10)).tolist() == [[0, 1000]]  # over half: one window
+    assert windows(near(changed, 10)).tolist() == [[0, 1000]]  # over half: one window
 
 
 def test_a_local_refit_finds_what_a_full_refit_finds() -> None:
@@ -195,20 +237,23 @@ def test_a_local_refit_finds_what_a_full_refit_finds() -> None:
     apps = random_household(4, seed=3)
     hh = simulate_household(apps, 1440, noise_std=20.0, background=150.0, seed=3)
     start = torch.zeros(1, 4, 1440, dtype=torch.long)
-    local = _Decoder(hh.aggregate, apps, 20.0, 150.0, start.clone())
+    local = BlockAscent(hh.aggregate, apps, 20.0, 150.0, start.clone())
     blocks = [(0,), (1,), (2,), (3,), (0, 2)]  # a block's first local fit is full length
-    while any([local.update(block, local=True) for block in blocks]):
-        pass  # until no block moves
-    with mock.patch.object(nilm, "viterbi_paths", wraps=nilm.viterbi_paths) as fit:
+    for _ in range(20):  # until no block moves (a broken update could cycle forever)
+        if not any([local.update(block, local=True) for block in blocks]):
+            break
+    else:
+        pytest.fail("the local updates did not settle in 20 rounds")
+    with mock.patch.object(decoder, "viterbi_paths", wraps=decoder.viterbi_paths) as fit:
         assert not local.update((0,), local=True)  # nothing moved since chain 0 was fit
     assert fit.call_count == 0  # skipped, not refit
     local.states[0, 1, 600:700] = 1 - local.states[0, 1, 600:700]  # chain 1 changes locally
     local.contrib[0, 1] = apps[1].power.numpy()[local.states[0, 1]]
     local.total = local.contrib.sum(1)
-    full = _Decoder(hh.aggregate, apps, 20.0, 150.0, torch.from_numpy(local.states.copy()))
-    with mock.patch.object(nilm, "viterbi_paths", wraps=nilm.viterbi_paths) as fit:
+    full = BlockAscent(hh.aggregate, apps, 20.0, 150.0, torch.from_numpy(local.states.copy()))
+    with mock.patch.object(decoder, "viterbi_paths", wraps=decoder.viterbi_paths) as fit:
         local.update((0, 2), local=True)
-    assert fit.call_args.args[1].shape[1] == 100 + 2 * nilm._MARGIN  # only around 600..700
+    assert fit.call_args.args[1].shape[1] == 100 + 2 * local.margin  # only around 600..700
     full.update((0, 2))
     assert np.array_equal(local.states, full.states)
     assert np.allclose(local.total, full.total)
@@ -222,15 +267,15 @@ def test_a_local_refit_is_the_exact_optimum_over_its_window() -> None:
     hh = simulate_household(apps, 1440, noise_std=20.0, background=150.0, seed=5)
     sigma, truth = 400.0, hh.states.numpy()
     for t0 in np.flatnonzero(np.diff(truth[0]))[:10].tolist():  # where chain 0 switches
-        dec = _Decoder(hh.aggregate, apps, sigma, 150.0, hh.states[None].clone())
+        dec = BlockAscent(hh.aggregate, apps, sigma, 150.0, hh.states[None].clone())
         dec.update((0,), local=True)  # fit once (it remembers its residual and its states)
         dec.states[0, 1, t0] = 1 - dec.states[0, 1, t0]  # then chain 1 moves at that step only
         for n in range(4):
             dec.contrib[0, n] = apps[n].power.numpy()[dec.states[0, n]]
         dec.total = dec.contrib.sum(1)
         before = dec.states.copy()
-        with (mock.patch.object(nilm, "_MARGIN", 2),
-              mock.patch.object(nilm, "viterbi_paths", wraps=nilm.viterbi_paths) as fit):
+        with (mock.patch.object(dec, "margin", 2),
+              mock.patch.object(decoder, "viterbi_paths", wraps=decoder.viterbi_paths) as fit):
             dec.update((0,), local=True)
         assert fit.call_args.args[1].shape[1] == 5  # the window alone was refit
         window = slice(t0 - 2, t0 + 3)
@@ -256,11 +301,11 @@ def test_a_triple_leaves_a_sum_trap_that_singles_and_pairs_cannot() -> None:
     truth[1:, 200:260] = 1  # b and c on together for an hour
     noise = 20.0 * torch.randn(600, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     y = 150.0 + 80.0 * truth[1] + 100.0 * truth[2] + noise
-    triples = nilm._confusable_triples(apps, 20.0)
+    triples = confusable_triples(apps, 20.0)
     assert triples == {(0, 1, 2): [((0, 1), (1, 1), (2, 1))]}
     trap = torch.zeros(1, 3, 600, dtype=torch.long)
     trap[0, 0, 200:260] = 1
-    dec = _Decoder(y, apps, 20.0, 150.0, trap)
+    dec = BlockAscent(y, apps, 20.0, 150.0, trap)
     for block in [(0,), (1,), (2,), (0, 1), (0, 2), (1, 2)]:
         dec.update(block)
     assert np.array_equal(dec.states[0], trap[0].numpy())  # stuck
@@ -273,10 +318,10 @@ def test_a_triple_leaves_a_sum_trap_that_singles_and_pairs_cannot() -> None:
 def test_round_robin_meets_every_pair() -> None:
     for N in (2, 5, 6, 9):
         rounds = N - 1 if N % 2 == 0 else N
-        met = [p for s in range(rounds) for p in _round_robin(N, s)]
+        met = [p for s in range(rounds) for p in round_robin(N, s)]
         assert len(met) == len(set(met)) == N * (N - 1) // 2
         for s in range(rounds):  # pairs within a round are disjoint
-            flat = [i for p in _round_robin(N, s) for i in p]
+            flat = [i for p in round_robin(N, s) for i in p]
             assert len(flat) == len(set(flat))
 
 
@@ -297,6 +342,10 @@ def test_metrics_by_hand() -> None:
     # Estimate (300, 100) -> shares (0.75, 0.25) vs (2/3, 1/3): min-sum 2/3 + 1/4.
     est2 = torch.tensor([[100.0, 100.0, 100.0, 0.0], [50.0, 50.0, 0.0, 0.0]])
     assert energy_correctly_assigned(truth, est2).item() == pytest.approx(2 / 3 + 1 / 4)
+    # "On" means strictly above the threshold: a reading of exactly 10 W is off.
+    at = torch.tensor([0.0, 10.0, 50.0])
+    assert f1_score(at, torch.tensor([10.0, 0.0, 50.0]), threshold=10.0).item() == 1.0
+    assert f1_score(at, torch.tensor([10.0, 10.0, 50.0])).item() == 1.0
     # Never on and never estimated on: F1 = 1 by convention; arrays work too.
     assert f1_score(np.zeros(3), np.zeros(3)).item() == 1.0
     assert f1_score(np.array([0.0, 20.0]), np.array([0.0, 5.0]), threshold=10.0).item() == 0.0

@@ -24,7 +24,7 @@ from pyro import poutine
 from pyro.infer import TraceEnum_ELBO, infer_discrete
 from torch.distributions import Distribution
 
-from hmmblog.inference import check_parameters
+from hmmblog.validation import check_emission, check_parameters, check_positive_int
 
 __all__ = [
     "decode_story",
@@ -52,14 +52,6 @@ def emission_given_state(emission: Distribution, z: torch.Tensor) -> Distributio
         names = [n for n in names if n not in ("probs", "logits")] + ["logits"]
     params = {name: getattr(emission, name)[z] for name in names}
     return type(emission)(**params, validate_args=False)
-
-
-def _check_emission(emission: Distribution, K: int) -> None:
-    if tuple(emission.batch_shape) != (K,):
-        raise ValueError(
-            f"emission: expected batch shape ({K},) (one distribution per state, K from "
-            f"initial), got {tuple(emission.batch_shape)}"
-        )
 
 
 def _check_observations(observations: torch.Tensor, emission: Distribution) -> tuple[int, int]:
@@ -93,12 +85,11 @@ def hmm_story(
     `[N, T]` and observations `[N, T, *event]` that this run of the story produced.
     """
     initial, transition = check_parameters(initial, transition)
-    _check_emission(emission, initial.shape[0])
+    check_emission(emission, initial.shape[0])
     if observations is not None:
         num_seqs, T = _check_observations(observations, emission)
-    for name, value in (("num_seqs", num_seqs), ("T", T)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name}: expected a positive int, got {value!r}")
+    check_positive_int("num_seqs", num_seqs)
+    check_positive_int("T", T)
     states, xs = [], []
     z = None
     with pyro.plate("sequences", num_seqs, dim=-1):
@@ -121,19 +112,20 @@ def hmm_story(
 def start_transition_logits(
     initial: torch.Tensor, transition: torch.Tensor, T: int
 ) -> torch.Tensor:
-    """Transition logits `[T, K, K]` that make `DiscreteHMM` start at π exactly.
+    """Transition logits `[..., T, K, K]` that make `DiscreteHMM` start at π exactly, for π
+    `[..., K]` and A `[..., K, K]` (leading dims: a batch of models).
 
     `DiscreteHMM`'s `initial_logits` describe a state z_0 *before* the first observation,
     and every observation x_t follows a transition z_{t-1} -> z_t. Step 0 therefore gets a
     matrix whose every row is π (p(z_1 | z_0) = π whatever z_0 was), and steps 1..T-1 get
     log A. The value of `initial_logits` then no longer matters; we pass uniform logits.
+    This is the only place the package builds that first step.
     """
-    if not isinstance(T, int) or T < 1:
-        raise ValueError(f"T: expected a positive int, got {T!r}")
-    log_pi = initial.log()
-    first = log_pi.expand(1, *transition.shape)
-    rest = transition.log().expand(T - 1, *transition.shape)
-    return torch.cat([first, rest], dim=0)
+    check_positive_int("T", T)
+    *batch, K, _ = transition.shape
+    first = initial.log().unsqueeze(-2).expand(*batch, K, K).unsqueeze(-3)  # [..., 1, K, K]
+    rest = transition.log().unsqueeze(-3).expand(*batch, T - 1, K, K)
+    return torch.cat([first, rest], dim=-3)
 
 
 def hmm_vectorized(
@@ -146,7 +138,7 @@ def hmm_vectorized(
     time, no latent sites to enumerate. `observations`: `[N, T, *event]`."""
     initial, transition = check_parameters(initial, transition)
     K = initial.shape[0]
-    _check_emission(emission, K)
+    check_emission(emission, K)
     N, T = _check_observations(observations, emission)
     hmm = dist.DiscreteHMM(
         initial_logits=torch.zeros(K, dtype=initial.dtype),

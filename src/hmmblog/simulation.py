@@ -16,7 +16,7 @@ from collections.abc import Callable
 import torch
 from torch.distributions import Distribution
 
-from hmmblog.inference import check_parameters
+from hmmblog.validation import check_emission, check_parameters, check_positive_int
 
 
 def sample(
@@ -35,14 +35,9 @@ def sample(
     """
     initial, transition = check_parameters(initial, transition)
     K = initial.shape[0]
-    if tuple(emission.batch_shape) != (K,):
-        raise ValueError(
-            f"emission: expected batch shape ({K},) (one distribution per state), "
-            f"got {tuple(emission.batch_shape)}"
-        )
-    for name, value in (("num_seqs", num_seqs), ("T", T)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name}: expected a positive int, got {value!r}")
+    check_emission(emission, K)
+    check_positive_int("num_seqs", num_seqs)
+    check_positive_int("T", T)
     gen = torch.Generator().manual_seed(seed)
     states = torch.empty(num_seqs, T, dtype=torch.long)
     states[:, 0] = torch.multinomial(initial.expand(num_seqs, K), 1, generator=gen)[:, 0]

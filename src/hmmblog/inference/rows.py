@@ -1,0 +1,42 @@
+"""Sharing independent rows (sequences) of a compiled loop out over threads.
+
+The compiled Viterbi loops release the GIL (`nogil=True`), so threads of one process run them
+in parallel on different rows. One lazily created pool serves every call.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
+
+__all__ = ["for_rows", "split_rows"]
+
+
+def split_rows(rows: int, work_per_row: int) -> list[tuple[int, int]]:
+    """Rows [a, b) for each thread: up to numba's thread count (one per core unless set
+    otherwise), none with less than ~10⁶ inner steps of work."""
+    parts = max(1, min(rows, rows * work_per_row // 1_000_000))
+    if parts > 1:  # asking numba for its thread count is slow, and one part needs no answer
+        parts = min(parts, numba.get_num_threads())
+    edges = [round(i * rows / parts) for i in range(parts + 1)]
+    return list(itertools.pairwise(edges))
+
+
+@functools.cache
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=numba.get_num_threads())
+
+
+def for_rows(run: Callable[[int, int], None], rows: int, work_per_row: int) -> None:
+    """Call `run(a, b)` for the parts [a, b) of `rows` that `split_rows` gives, on threads if
+    there is more than one part; return when all are done."""
+    parts = split_rows(rows, work_per_row)
+    if len(parts) == 1:
+        run(0, rows)
+        return
+    for job in [_pool().submit(run, a, b) for a, b in parts]:
+        job.result()

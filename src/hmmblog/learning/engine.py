@@ -1,0 +1,231 @@
+"""One learner for every emission family: MAP estimates of (π, A, emission) with Pyro SVI.
+
+The model is the same for every family (see `hmm_model`):
+
+    π ~ Dirichlet(1),  A_i ~ Dirichlet(1),  θ_k ~ the family's prior
+    z_1 ~ π,  z_t ~ A[z_{t-1}],  x_t ~ family(θ_{z_t})
+
+with the states summed out exactly by `DiscreteHMM` (or enumerated step by step by Pyro with
+`enumerate_states=True`, the original posts' literal story). What changes from family to family
+is a small plug-in, an `EmissionFamily`: how to check the data, the prior of θ, the
+distribution of x given θ and, optionally, a data-driven start and a change of units.
+Adding a family is one short module (`hmmblog.learning.poisson` is the example).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import ClassVar
+
+import pyro
+import pyro.distributions as dist
+import torch
+from pyro.infer import Trace_ELBO, TraceEnum_ELBO
+from pyro.infer.autoguide import init_to_sample, init_to_value
+from torch.distributions import Distribution
+
+from hmmblog.learning.fit import fit_map
+from hmmblog.models import hmm_story, start_transition_logits
+from hmmblog.validation import check_positive_int
+
+__all__ = ["FAMILIES", "EmissionFamily", "HMMFit", "hmm_model", "hmm_model_enumerated", "learn",
+           "register", "state_prior"]
+
+
+class EmissionFamily:
+    """An emission family as the learner sees it. A subclass sets `name`, `sites` (the Pyro
+    sample sites of θ, in the order the prior draws them) and `fields` (the names the result
+    gives them), and implements `check`, `prior` and `distribution`; `start` (for
+    ``init="kmeans"``) and `to_data_units` (for ``standardize=True``) are optional."""
+
+    name: ClassVar[str]
+    sites: ClassVar[tuple[str, ...]]
+    fields: ClassVar[tuple[str, ...]]
+    event_dims: ClassVar[int] = 0  # dims after the state axis in each θ site (B [K, M]: 1)
+    standardizable: ClassVar[bool] = False  # does `to_data_units` exist?
+
+    def check(self, observations: torch.Tensor, M: int | None,
+              name: str = "observations") -> torch.Tensor:
+        """The observations `[N, T]` (`[..., N, T]` if the family fits datasets side by side)
+        as the model reads them; a ValueError naming `name` if they do not fit."""
+        raise NotImplementedError
+
+    def symbols(self, observations: torch.Tensor, M: int | None) -> int | None:
+        """M, the size of the observation alphabet, if the family has one (else None)."""
+        return None
+
+    def prior(self, observations: torch.Tensor, K: int, M: int | None
+              ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """Sample π, A and θ (a dict by site name) from their priors, as Pyro sites."""
+        raise NotImplementedError
+
+    def distribution(self, **theta: torch.Tensor) -> Distribution:
+        """The emission distribution of every state: batch shape ``[..., K]``."""
+        raise NotImplementedError
+
+    def start(self, observations: torch.Tensor, K: int) -> dict[str, torch.Tensor]:
+        """A deterministic, data-driven start for every site (``init="kmeans"``)."""
+        raise ValueError(f"init: 'kmeans' is not available for {self.name} emissions")
+
+    def to_data_units(self, theta: dict[str, torch.Tensor], center: torch.Tensor,
+                      spread: torch.Tensor) -> dict[str, torch.Tensor]:
+        """θ fitted to (x - center) / spread, in the units of x (``standardize=True``)."""
+        raise NotImplementedError
+
+
+FAMILIES: dict[str, EmissionFamily] = {}
+
+
+def register(family: EmissionFamily) -> EmissionFamily:
+    """Make `family` available as ``learn(..., emission=family.name)``."""
+    FAMILIES[family.name] = family
+    return family
+
+
+@contextlib.contextmanager
+def state_prior(K: int, like: torch.Tensor) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """π ~ Dirichlet(1) and, inside a plate over the K states, each row A_k ~ Dirichlet(1):
+    yields (π, A) with the plate still open, so that a family samples its per-state θ_k
+    next to A_k (the sites `pi`, `A`, then the family's, in this order)."""
+    ones = like.new_ones(K)
+    pi = pyro.sample("pi", dist.Dirichlet(ones))
+    with pyro.plate("states", K):
+        yield pi, pyro.sample("A", dist.Dirichlet(ones))
+
+
+def _per_state(theta: torch.Tensor, event_dims: int) -> torch.Tensor:
+    """θ ``[..., K, *event]`` as ``[..., 1, 1, K, *event]``: broadcast over sequences and steps."""
+    at = theta.dim() - 1 - event_dims  # the state axis
+    return theta.reshape(*theta.shape[:at], 1, 1, *theta.shape[at:])
+
+
+def hmm_model(family: EmissionFamily, observations: torch.Tensor, K: int,
+              M: int | None = None) -> None:
+    """The HMM with priors, states summed out exactly by `DiscreteHMM` over the whole
+    sequence; `observations [..., N, T]`, leading dims (if the family allows them) being
+    independent datasets, each with its own π, A, θ."""
+    batch, (N, T) = observations.shape[:-2], observations.shape[-2:]
+    pi, A, theta = family.prior(observations, K, M)
+    hmm = dist.DiscreteHMM(
+        initial_logits=torch.zeros(K, dtype=pi.dtype),  # irrelevant: every row of step 0 is π
+        transition_logits=start_transition_logits(pi, A, T).unsqueeze(-4),  # [..., 1, T, K, K]
+        observation_dist=family.distribution(
+            **{k: _per_state(v, family.event_dims) for k, v in theta.items()}),  # [..., 1, 1, K]
+    )
+    with contextlib.ExitStack() as stack:
+        for i, size in enumerate(batch):
+            stack.enter_context(pyro.plate(f"datasets_{i}", size, dim=i - len(batch) - 1))
+        stack.enter_context(pyro.plate("sequences", N, dim=-1))
+        pyro.sample("x", hmm, obs=observations)
+
+
+def hmm_model_enumerated(family: EmissionFamily, observations: torch.Tensor, K: int,
+                         M: int | None = None) -> None:
+    """The same model told step by step (`hmmblog.models.hmm_story`), the states enumerated by
+    Pyro: the original posts' literal story, slow (a Python loop over time). One dataset
+    `observations [N, T]`."""
+    pi, A, theta = family.prior(observations, K, M)
+    hmm_story(pi, A, family.distribution(**theta), observations)
+
+
+@dataclass(frozen=True)
+class HMMFit:
+    """A learned HMM: π `initial [..., K]`, A `transition [..., K, K]` (leading dims = the
+    batch of datasets) and the emission parameters by name in `emission_params`, each also an
+    attribute (categorical: `fit.emission` = B ``[..., K, M]``; Gaussian: `fit.loc`,
+    `fit.scale` ``[K]``; Poisson: `fit.rate` ``[K]``); the loss −log p(x, θ) at every step of
+    the kept restart, whether the convergence rule fired, which restart was kept and every
+    restart's final loss."""
+
+    family: str
+    initial: torch.Tensor
+    transition: torch.Tensor
+    emission_params: dict[str, torch.Tensor]
+    losses: list[float]
+    converged: bool
+    restart: int
+    final_losses: list[float]
+
+    def __getattr__(self, name: str) -> torch.Tensor:
+        params = vars(self).get("emission_params", {})
+        if name in params:
+            return params[name]
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+
+
+def learn(
+    observations: torch.Tensor,
+    K: int,
+    emission: str | EmissionFamily = "categorical",
+    *,
+    M: int | None = None,
+    steps: int = 400,
+    lr: float = 0.05,
+    seed: int = 0,
+    restarts: int = 1,
+    init: str | dict[str, torch.Tensor] = "prior",
+    standardize: bool = False,
+    tol: float | None = None,
+    check_every: int = 50,
+    enumerate_states: bool = False,
+    optimizer: str = "adam",
+) -> HMMFit:
+    """MAP estimate of (π, A, θ) of a K-state HMM with `emission` emissions from
+    `observations [N, T]` (categorical: `[..., N, T]`, leading dims independent datasets fitted
+    side by side; M symbols, by default one more than the largest symbol seen).
+
+    SVI with an AutoDelta guide (`fit_map`): `steps` Adam(`lr`) steps (``optimizer="lbfgs"``
+    to converge), restart r seeded with `seed + r`, the lowest final loss kept, and the rule
+    `tol` / `check_every` to stop early. `init`: ``"prior"`` (a draw from the prior),
+    ``"kmeans"`` (the family's data-driven start; deterministic, so its restarts coincide) or a
+    dict of start values by site name. `standardize` fits (x - mean) / std and maps θ back
+    (Gaussian). `enumerate_states` fits the step-by-step story instead of `DiscreteHMM`.
+    """
+    family = FAMILIES[emission] if isinstance(emission, str) else emission
+    check_positive_int("K", K)
+    if M is not None:
+        check_positive_int("M", M)
+    x = family.check(observations, M)
+    M = family.symbols(x, M)
+    if enumerate_states and x.dim() != 2:
+        raise ValueError(f"observations: the enumerated model takes one dataset [N, T], "
+                         f"got shape {tuple(x.shape)}")
+    if isinstance(init, str) and init not in ("prior", "kmeans"):
+        raise ValueError(f"init: expected 'prior', 'kmeans' or a dict of start values, "
+                         f"got {init!r}")
+    if standardize and not family.standardizable:
+        raise ValueError(f"standardize: not available for {family.name} emissions")
+    center, spread = (x.mean(), x.std()) if standardize else (None, None)
+    if standardize and not spread > 0:
+        raise ValueError("observations: all values are equal, nothing to learn")
+    x_fit = (x - center) / spread if standardize else x
+    init_loc_fn: Callable[[dict], torch.Tensor] = init_to_sample
+    if init == "kmeans":
+        init_loc_fn = init_to_value(values=family.start(x_fit, K), fallback=init_to_sample)
+    elif isinstance(init, dict):
+        init_loc_fn = init_to_value(values=init, fallback=init_to_sample)
+    if enumerate_states:
+        model, elbo = hmm_model_enumerated, TraceEnum_ELBO(max_plate_nesting=1)
+    else:
+        model, elbo = hmm_model, Trace_ELBO(max_plate_nesting=x.dim() - 1)
+    fit = fit_map(
+        lambda obs, K, M: model(family, obs, K, M), x_fit, K, M,
+        steps=steps, lr=lr, seed=seed, restarts=restarts, tol=tol, check_every=check_every,
+        elbo=elbo, expose=["pi", "A", *family.sites], init_loc_fn=init_loc_fn,
+        optimizer=optimizer,
+    )
+    theta = {site: fit.params[site] for site in family.sites}
+    if standardize:
+        theta = family.to_data_units(theta, center, spread)
+    return HMMFit(
+        family=family.name,
+        initial=fit.params["pi"],
+        transition=fit.params["A"],
+        emission_params=dict(zip(family.fields, theta.values(), strict=True)),
+        losses=fit.losses,
+        converged=fit.converged,
+        restart=fit.restart,
+        final_losses=fit.final_losses,
+    )

@@ -1,0 +1,140 @@
+"""Gaussian emissions: K hidden states, one real number a step, x_t | z_t = k ~ N(μ_k, σ_k)
+(post 3).
+
+The family plug-in for the shared learner, and post 3's names for it: `learn_gaussian`,
+`gaussian_model`, `gaussian_model_enumerated` and `kmeans_init`.
+"""
+
+from __future__ import annotations
+
+import pyro
+import pyro.distributions as dist
+import torch
+
+from hmmblog.learning.engine import (
+    EmissionFamily,
+    HMMFit,
+    hmm_model,
+    hmm_model_enumerated,
+    learn,
+    register,
+    state_prior,
+)
+from hmmblog.learning.kmeans import chain_counts, kmeans_segmentation
+from hmmblog.validation import check_positive_int
+
+__all__ = ["Gaussian", "gaussian_model", "gaussian_model_enumerated", "kmeans_init",
+           "learn_gaussian"]
+
+
+def check_real_sequences(observations: torch.Tensor, name: str = "observations") -> torch.Tensor:
+    """`observations` as a floating tensor [N, T] of at least two finite values."""
+    x = torch.as_tensor(observations)
+    if x.dim() != 2 or not x.is_floating_point():
+        raise ValueError(
+            f"{name}: expected a floating tensor [N, T] (N sequences of T real values), "
+            f"got dtype {x.dtype} and shape {tuple(x.shape)}"
+        )
+    if x.numel() < 2 or not torch.isfinite(x).all():
+        raise ValueError(
+            f"{name}: expected at least two finite values, "
+            f"got shape {tuple(x.shape)} with NaN/inf or too few values"
+        )
+    return x
+
+
+class Gaussian(EmissionFamily):
+    """x_t | z_t = k ~ N(μ_k, σ_k) with μ_k ~ N(mean(x), 3·std(x)) and σ_k ~ LogNormal(0, 1):
+    the sites `locs`, `scales` are the result's `loc`, `scale`. Observations `[N, T]`."""
+
+    name = "gaussian"
+    sites = ("locs", "scales")
+    fields = ("loc", "scale")
+    standardizable = True
+
+    def check(self, observations: torch.Tensor, M: int | None,
+              name: str = "observations") -> torch.Tensor:
+        return check_real_sequences(observations, name)
+
+    def prior(self, observations: torch.Tensor, K: int, M: int | None
+              ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        x = observations
+        with state_prior(K, x) as (pi, A):
+            locs = pyro.sample("locs", dist.Normal(x.mean(), 3 * x.std()))
+            scales = pyro.sample("scales", dist.LogNormal(x.new_zeros(()), x.new_ones(())))
+        return pi, A, {"locs": locs, "scales": scales}
+
+    def distribution(self, locs: torch.Tensor, scales: torch.Tensor) -> dist.Normal:
+        return dist.Normal(locs, scales)
+
+    def start(self, observations: torch.Tensor, K: int) -> dict[str, torch.Tensor]:
+        return kmeans_init(observations, K)
+
+    def to_data_units(self, theta: dict[str, torch.Tensor], center: torch.Tensor,
+                      spread: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"locs": center + spread * theta["locs"], "scales": spread * theta["scales"]}
+
+
+GAUSSIAN = register(Gaussian())
+
+
+def gaussian_model(observations: torch.Tensor, K: int) -> None:
+    """π ~ Dir(1), A_i ~ Dir(1), μ_k ~ N(mean(y), 3·std(y)), σ_k ~ LogNormal(0, 1);
+    z_1 ~ π, z_t ~ A[z_{t-1}], y_t ~ N(μ_{z_t}, σ_{z_t}), the states summed out exactly
+    (`DiscreteHMM`): sites `pi`, `A`, `locs`, `scales`, `x`. `observations [N, T]`."""
+    hmm_model(GAUSSIAN, observations, K)
+
+
+def gaussian_model_enumerated(observations: torch.Tensor, K: int) -> None:
+    """The same story one site per step, states enumerated by Pyro (the original's literal
+    model); `observations [N, T]`, slow (use `gaussian_model`)."""
+    hmm_model_enumerated(GAUSSIAN, observations, K)
+
+
+def kmeans_init(
+    observations: torch.Tensor, K: int, iters: int = 100
+) -> dict[str, torch.Tensor]:
+    """A deterministic, data-driven start for every site of `gaussian_model`, from the
+    k-means segmentation of `observations [N, T]` (`hmmblog.learning.kmeans`): `locs`,
+    `scales` = mean and standard deviation of each cluster (sorted by mean), `pi` and `A`
+    from the counts of the labels, add-one smoothed."""
+    check_positive_int("K", K)
+    y = check_real_sequences(observations)
+    flat = y.reshape(-1)
+    centers, labels = kmeans_segmentation(y, K, iters)
+    counts = torch.bincount(labels.reshape(-1), minlength=K).to(y.dtype)
+    sq = torch.zeros(K, dtype=y.dtype).index_add_(
+        0, labels.reshape(-1), (flat - centers[labels.reshape(-1)]) ** 2
+    )
+    spread = torch.where(counts > 1, (sq / (counts - 1).clamp_min(1)).sqrt(), flat.std())
+    floor = 1e-3 * flat.std()  # a cluster of one value (or none) still needs a positive scale
+    pi, A = chain_counts(labels, K, y.dtype)
+    return {"pi": pi, "A": A, "locs": centers, "scales": spread.clamp_min(floor)}
+
+
+def learn_gaussian(
+    observations: torch.Tensor,
+    K: int,
+    steps: int = 250,
+    lr: float = 0.05,
+    seed: int = 0,
+    restarts: int = 1,
+    *,
+    init: str = "prior",
+    standardize: bool = False,
+    tol: float | None = None,
+    check_every: int = 50,
+    enumerate_states: bool = False,
+) -> HMMFit:
+    """MAP estimate of (π, A, μ, σ) of a K-state Gaussian-emission HMM from `observations
+    [N, T]`: `learn(observations, K, "gaussian", ...)` with post 3's defaults (the original's
+    recipe: a prior draw, Adam(0.05), 250 steps). The result's `loc`, `scale` are μ, σ.
+    `init="kmeans"` starts at `kmeans_init` (which avoids the local optima where two states
+    share one cluster; its restarts all coincide). `standardize=True` fits (y - mean) / std
+    and maps μ, σ back (Adam's step is in data units, so use it when the data are far from
+    unit scale; the priors then act on the standardised values)."""
+    if init not in ("prior", "kmeans"):
+        raise ValueError(f"init: expected 'prior' or 'kmeans', got {init!r}")
+    return learn(observations, K, GAUSSIAN, steps=steps, lr=lr, seed=seed, restarts=restarts,
+                 init=init, standardize=standardize, tol=tol, check_every=check_every,
+                 enumerate_states=enumerate_states)

@@ -1,0 +1,277 @@
+"""The linear-time NILM decoder: block coordinate ascent on log p(z, y), with exact updates.
+
+`disaggregate` is the entry point. It starts from `greedy_start` (appliances decoded one at a
+time) and improves the start with `BlockAscent`, whose `update` is exact factorial Viterbi of a
+block of one, two or three chains against the residual the other chains leave: every update
+maximises log p(z, y) over its block, so the score never falls. A block of chains costs
+T · Π K_c · Σ K_c, and a pass refits a bounded number of blocks per chain (see
+`hmmblog.nilm.schedule`), so a pass is linear in the number of appliances C.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from hmmblog.emissions import normal_log_density
+from hmmblog.inference import FactorialChains, viterbi, viterbi_paths
+from hmmblog.nilm import schedule
+from hmmblog.nilm.appliances import DTYPE, Appliance, check_appliances
+from hmmblog.nilm.kernels import near, sums_held, window_terms, windows
+from hmmblog.nilm.model import (
+    Disaggregation,
+    check_aggregate,
+    check_noise,
+    disaggregation,
+    log_joint,
+    product_chain,
+)
+from hmmblog.nilm.schedule import Site
+from hmmblog.validation import check_positive_int
+
+__all__ = ["Block", "BlockAscent", "disaggregate", "greedy_start"]
+
+
+class Block(NamedTuple):
+    """What an update of a block of chains needs, as numpy arrays over its Π K_c joint states:
+    the compiled `chains` (log π = 0: each window adds its own entry term), log π and log A of
+    the product chain, each joint state's total `power` and per-chain `part [len(block), Π K_c]`
+    watts, and the `stride [len(block)]` that turns per-chain states into the joint index."""
+
+    chains: FactorialChains
+    log_pi: np.ndarray
+    log_A: np.ndarray
+    power: np.ndarray
+    part: np.ndarray
+    stride: np.ndarray
+
+
+class BlockAscent:
+    """State of block coordinate ascent on log p(z, y), for R restarts at once, as numpy arrays
+    (the updates are many small gathers): `states [R, C, T]`, each chain's power
+    `contrib [R, C, T]` and their sum `total [R, T]`. A caller that edits `states` by hand
+    sets `contrib` and `total` to match.
+
+    `margin` (steps either side of a changed residual that a local update refits; an hour at
+    one-minute steps) and `trap_margin` (steps either side of a possible sum trap that a triple
+    looks at) may be set per instance."""
+
+    margin = 60
+    trap_margin = 30
+
+    def __init__(self, aggregate: torch.Tensor, appliances: list[Appliance], noise_std: float,
+                 background: float, states: torch.Tensor) -> None:
+        self.target = (aggregate - background).numpy()
+        self.appliances, self.sigma = appliances, noise_std
+        self.states = states.numpy().copy()
+        self.contrib = np.stack(
+            [a.power.numpy()[self.states[:, c]] for c, a in enumerate(appliances)], 1
+        )
+        self.total = self.contrib.sum(1)
+        self._tables: dict[tuple[int, ...], Block] = {}
+        # per block, the residual it last fit against and its joint states after that fit
+        self._seen: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
+
+    def block(self, block: tuple[int, ...]) -> Block:
+        """The tables of a block of chains, built on first use and kept."""
+        if block not in self._tables:
+            chains = [self.appliances[c] for c in block]  # checked when they were made
+            initial, transition, power = product_chain(chains)
+            compiled = FactorialChains.from_logs(
+                [np.zeros(a.K) for a in chains], [a.transition.log().numpy() for a in chains]
+            )
+            part = np.stack([a.power.numpy()[compiled.digits[i]] for i, a in enumerate(chains)])
+            stride = np.cumprod([1, *compiled.sizes[:0:-1]])[::-1]
+            self._tables[block] = Block(compiled, initial.log().numpy(),
+                                        transition.log().numpy(), power.numpy(), part, stride)
+        return self._tables[block]
+
+    def set_sigma(self, sigma: float) -> None:
+        """Change the noise level: every block has to be fit afresh."""
+        self.sigma = sigma
+        self._seen.clear()
+
+    def update(self, block: tuple[int, ...], local: bool = False,
+               sites: Sequence[Site] = ()) -> bool:
+        """Exact Viterbi of the chains in `block` jointly (Π K_c states over the block only)
+        against the residual y - b - Σ_{c ∉ block} μ⁽ᶜ⁾[z⁽ᶜ⁾] the other chains leave.
+
+        Only in time windows, holding the block's states at the window edges fixed (the exact
+        optimum over the windows given everything else): with `local`, where the residual or
+        the block's own states changed since the block was last fit (± `margin` steps); with
+        `sites`, where one of those sum configurations holds (± `trap_margin`). Returns
+        whether any state changed."""
+        blk = self.block(block)
+        rows = list(block)
+        rest = self.total.copy()  # [R, T]: what the chains outside the block explain
+        for c in rows:
+            rest -= self.contrib[:, c]
+        R, T = rest.shape
+        joint = self.states[:, rows[0]] * blk.stride[0]  # [R, T]
+        for i in range(1, len(rows)):
+            joint += self.states[:, rows[i]] * blk.stride[i]
+        covered = None  # every step, unless narrowed below
+        if local and block in self._seen:
+            seen_rest, seen_joint = self._seen[block]
+            covered = near(((rest != seen_rest) | (joint != seen_joint)).any(0), self.margin)
+        if sites:
+            at_sites = near(self._at_sites(sites), self.trap_margin)
+            covered = at_sites if covered is None else covered & at_sites
+        if covered is not None and not covered.any():
+            return False  # nothing the block sees moved (or no trap to look at)
+        spans = np.array([[0, T]]) if covered is None else windows(covered)
+        # log Normal of each joint state's power against the residual, up to a constant, and
+        # the transitions into and out of each window from the states held around it
+        log_lik, start, steps = window_terms(self.target - rest, joint, spans, blk.power,
+                                             blk.log_pi, blk.log_A, -0.5 / self.sigma**2)
+        if len(steps) == T:
+            steps = slice(None)  # the same steps; a slice reads and writes them faster
+        new = viterbi_paths(blk.chains, log_lik, start)
+        same = np.array_equal(new, joint[:, steps])
+        joint[:, steps] = new
+        if local:  # what this fit saw, for the block's next local update
+            self._seen[block] = (rest, joint)
+        else:  # full passes never look back: keep no [R, T] copies alive for them
+            self._seen.pop(block, None)
+        if same:
+            return False
+        for i, c in enumerate(rows):  # one gather per chain
+            self.states[:, c, steps] = blk.chains.digits[i][new]
+            self.contrib[:, c, steps] = blk.part[i][new]
+        self.total[:, steps] = rest[:, steps] + blk.power[new]
+        return True
+
+    def sweep(self, order: list[int], blocks: list[tuple[int, ...]],
+              triples: dict[tuple[int, int, int], list[Site]], number: int,
+              local: bool = False) -> bool:
+        """Pass `number` of block coordinate ascent: each chain alone (in `order`), then the
+        confusable `blocks` (triples only around their sum configurations) and round `number`
+        of the round-robin pairs, if there are blocks at all. Returns whether any state
+        changed."""
+        moved = False
+        for c in order:
+            moved |= self.update((c,), local=local)
+        robin = ([p for p in schedule.round_robin(len(order), number) if p not in blocks]
+                 if blocks else [])
+        for block in blocks + robin:
+            moved |= self.update(block, local=local, sites=triples.get(block, ()))
+        return moved
+
+    def keep(self, rows: list[int]) -> None:
+        """Keep only these restarts."""
+        self.states, self.contrib, self.total = (
+            self.states[rows], self.contrib[rows], self.total[rows]
+        )
+        self._seen = {block: (rest[rows], joint[rows])
+                      for block, (rest, joint) in self._seen.items()}
+
+    def _at_sites(self, sites: Sequence[Site]) -> np.ndarray:
+        """`[T]` steps where, in some restart, a site's chain c is at level k or its chains i
+        and j are at levels a and b together."""
+        return sums_held(self.states, np.array([[*c, *i, *j] for c, i, j in sites]))
+
+    def distinct(self) -> list[int]:
+        """One restart of each set of identical ones: updates act on each restart alone, so
+        twins stay twins."""
+        return [r for r in range(self.states.shape[0])
+                if not any(np.array_equal(self.states[r], self.states[q]) for q in range(r))]
+
+    def score(self, aggregate: torch.Tensor, background: float, noise_std: float
+              ) -> torch.Tensor:
+        """log p(z, y) of every restart at noise σ = `noise_std`, `[R]`."""
+        return log_joint(aggregate, self.appliances, torch.from_numpy(self.states), noise_std,
+                         background)
+
+
+def greedy_start(
+    aggregate: torch.Tensor, appliances: list[Appliance], noise_std: float, background: float,
+    orders: list[list[int]],
+) -> torch.Tensor:
+    """One start per appliance order `[R, C, T]`: decode the appliances one at a time,
+    each against what the earlier ones left, with a one-sided noise model — a reading may
+    exceed what is explained so far (other appliances add to it) but not fall short of it.
+    Restarts that decode the same appliance at the same step share one batched call."""
+    y, b, sigma = aggregate, background, noise_std
+    R, C, T = len(orders), len(appliances), y.shape[0]
+    states = torch.zeros(R, C, T, dtype=torch.long)
+    explained = torch.zeros(R, T, dtype=DTYPE)
+    # What is left over is noise plus "other appliances", modelled as Exponential(others_mean).
+    others_mean = max(float((y - b).clamp_min(0).mean()), 10 * sigma)
+    for step in range(C):
+        for c in sorted({order[step] for order in orders}):
+            rs = [r for r, order in enumerate(orders) if order[step] == c]
+            a = appliances[c]
+            left = (y - b - explained[rs])[..., None] - a.power  # [G, T, K]
+            fit = normal_log_density(left, 0.0, sigma)
+            others = -math.log(others_mean) - left / others_mean
+            log_lik = torch.where(left < 0, fit, torch.logaddexp(fit, others))
+            z = viterbi(a.initial, a.transition, log_lik).path  # [G, T]
+            states[rs, c] = z
+            explained[rs] = explained[rs] + a.power[z]
+    return states
+
+
+def disaggregate(
+    aggregate: torch.Tensor,
+    appliances: Sequence[Appliance],
+    noise_std: float,
+    background: float = 0.0,
+    restarts: int = 4,
+    max_sweeps: int = 6,
+    pairs: bool = True,
+    anneal: Sequence[float] = (8.0, 4.0, 2.0, 1.4),
+) -> Disaggregation:
+    """Approximate MAP states of the factorial HMM, with a bounded number of small exact
+    block updates per appliance and sweep (linear in C).
+
+    1. `restarts` greedy starts: appliances decoded one at a time, largest first (later
+       restarts swap one pair of similar appliances in that order), as one batch; identical
+       restarts are merged.
+    2. Annealing: one pass over the whole series at each noise level `noise_std · f` for f
+       in `anneal` (coarse to fine), so small appliances are first placed by their timing and
+       only then by their exact power. Then only the restart with the highest log p(z, y)
+       goes on.
+    3. Sweeps at the model's noise. A pass (annealing or sweep) is exact Viterbi of each
+       chain against the residual of the others, then of its confusable pairs, of triples
+       where one level is close to the sum of two others' (only within
+       `BlockAscent.trap_margin` steps of where either side of such a sum holds), and of one
+       round of round-robin pairs. Every update maximises log p(z, y) exactly over its block
+       and windows, so the score never falls; a sweep refits a block only in the windows
+       (± `BlockAscent.margin` steps) where its residual or its own states changed since it
+       last ran, holding the states at the window edges, and skips it if none did. Stop
+       after two sweeps without a change (or `max_sweeps`).
+
+    Deterministic (no random numbers depend on the data). `pairs=False` and `anneal=()` give
+    plain single-chain ICM.
+    """
+    y = check_aggregate(aggregate)
+    appliances = check_appliances(appliances)
+    check_noise(noise_std, background)
+    check_positive_int("restarts", restarts)
+    check_positive_int("max_sweeps", max_sweeps)
+    if not all(isinstance(f, int | float) and 0 < f < math.inf for f in anneal):
+        raise ValueError(f"anneal: expected finite noise multipliers > 0, got {anneal!r}")
+    orders = schedule.orders(appliances, restarts)
+    blocks, triples = schedule.confusable_blocks(appliances, noise_std) if pairs else ([], {})
+    dec = BlockAscent(y, appliances, noise_std, background,
+                      greedy_start(y, appliances, noise_std, background, orders))
+    dec.keep(dec.distinct())
+    for number, factor in enumerate(anneal):  # coarse to fine: blur small power differences
+        dec.set_sigma(noise_std * factor)
+        dec.sweep(orders[0], blocks, triples, number)
+        dec.keep(dec.distinct())
+    # Go on from the best restart alone (as good as sweeping them all where measured; see
+    # benchmarks/NOTES.md).
+    dec.set_sigma(noise_std)
+    dec.keep([int(dec.score(y, background, noise_std).argmax())])
+    quiet, sweeps = 0, 0
+    while sweeps < max_sweeps and quiet < 2:
+        moved = dec.sweep(orders[0], blocks, triples, len(anneal) + sweeps, local=True)
+        sweeps += 1
+        quiet = 0 if moved else quiet + 1
+    return disaggregation(y, appliances, torch.from_numpy(dec.states[0].copy()), noise_std,
+                          background, sweeps)

@@ -1,0 +1,130 @@
+"""Argument checks shared by every module: one helper per kind of check, each raising a
+ValueError that starts with the argument's name ("T: expected a positive int, got 0")."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+__all__ = [
+    "check_emission",
+    "check_finite_number",
+    "check_hmm",
+    "check_log_lik",
+    "check_parameters",
+    "check_positive_int",
+    "check_positive_number",
+    "check_probabilities",
+    "sum_tolerance",
+]
+
+
+def check_positive_int(name: str, value: object) -> int:
+    """`value` if it is an int >= 1 (a count: K, M, T, N, steps, restarts, ...)."""
+    if not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name}: expected a positive int, got {value!r}")
+    return value
+
+
+def check_positive_number(name: str, value: object, what: str = "a finite number > 0") -> float:
+    """`value` if it is a finite real number > 0 (a noise level σ, a learning rate, ...);
+    `what` words the expectation in the error message."""
+    if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+        raise ValueError(f"{name}: expected {what}, got {value!r}")
+    return value
+
+
+def check_finite_number(name: str, value: object, what: str = "a finite number") -> float:
+    """`value` if it is a finite real number (a background load, an offset, ...)."""
+    if not (isinstance(value, int | float) and math.isfinite(value)):
+        raise ValueError(f"{name}: expected {what}, got {value!r}")
+    return value
+
+
+def sum_tolerance(dtype: torch.dtype) -> float:
+    """How far from 1 a probability vector of this dtype may sum: 1e-4 in 32 bits or fewer,
+    1e-8 in float64."""
+    return 1e-4 if dtype in (torch.float16, torch.bfloat16, torch.float32) else 1e-8
+
+
+def check_probabilities(name: str, p: torch.Tensor, shape: tuple[int, ...]) -> None:
+    """Raise a ValueError naming `name` unless `p` has `shape`, no NaN, entries >= 0 and
+    last-dim sums of 1 (within `sum_tolerance` of its dtype)."""
+    if tuple(p.shape) != shape:
+        raise ValueError(f"{name}: expected shape {shape}, got {tuple(p.shape)}")
+    if torch.isnan(p).any():
+        raise ValueError(f"{name}: contains NaN")
+    if (p < 0).any():
+        raise ValueError(f"{name}: probabilities must be >= 0, got minimum {p.min().item():.4g}")
+    sums = p.sum(-1)
+    worst = (sums - 1).abs().max().item()
+    if worst > sum_tolerance(p.dtype):
+        raise ValueError(
+            f"{name}: {'rows' if p.dim() == 2 else 'entries'} must sum to 1, "
+            f"got sum(s) {sums.tolist()} (off by {worst:.3g})"
+        )
+
+
+def check_parameters(
+    initial: torch.Tensor, transition: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Validate π ``[K]`` and A ``[K, K]`` (a distribution and a row-stochastic matrix);
+    return them as floating tensors of one common dtype."""
+    initial = torch.as_tensor(initial)
+    transition = torch.as_tensor(transition)
+    if not initial.is_floating_point():
+        initial = initial.double()
+    dtype = torch.promote_types(initial.dtype, transition.dtype)
+    if not dtype.is_floating_point:
+        dtype = torch.get_default_dtype()
+    initial, transition = initial.to(dtype), transition.to(dtype)
+    if initial.dim() != 1 or initial.shape[0] < 1:
+        raise ValueError(f"initial: expected shape [K] with K >= 1, got {tuple(initial.shape)}")
+    K = initial.shape[0]
+    check_probabilities("initial", initial, (K,))
+    check_probabilities("transition", transition, (K, K))
+    return initial, transition
+
+
+def check_log_lik(log_lik: torch.Tensor, K: int) -> torch.Tensor:
+    """Validate per-step emission log-likelihoods ``[..., T, K]`` (T >= 1, no NaN, no +inf)."""
+    log_lik = torch.as_tensor(log_lik)
+    if not log_lik.is_floating_point():
+        raise ValueError(f"log_lik: expected a floating tensor, got dtype {log_lik.dtype}")
+    if log_lik.dim() < 2 or log_lik.shape[-1] != K:
+        raise ValueError(
+            f"log_lik: expected shape [..., T, K] with K = {K} (from initial), "
+            f"got {tuple(log_lik.shape)}"
+        )
+    if log_lik.shape[-2] == 0:
+        raise ValueError("log_lik: expected at least one time step (T >= 1), got T = 0")
+    # One reduction clears almost every input: its sum is NaN or +inf only if some entry is
+    # NaN or +inf (or finite entries overflow); only then look entry by entry.
+    total = log_lik.sum()
+    if torch.isnan(total) or total == math.inf:
+        if torch.isnan(log_lik).any():
+            raise ValueError("log_lik: contains NaN")
+        if (log_lik == math.inf).any():
+            raise ValueError("log_lik: contains +inf (a log-likelihood must be <= a finite value)")
+    return log_lik
+
+
+def check_hmm(
+    initial: torch.Tensor, transition: torch.Tensor, log_lik: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The inference core's three inputs checked and in one dtype: (log π ``[K]``,
+    A ``[K, K]``, log_lik ``[..., T, K]``)."""
+    initial, transition = check_parameters(initial, transition)
+    log_lik = check_log_lik(log_lik, initial.shape[0])
+    dtype = torch.promote_types(log_lik.dtype, initial.dtype)
+    return initial.to(dtype).log(), transition.to(dtype), log_lik.to(dtype)
+
+
+def check_emission(emission: object, K: int) -> None:
+    """An emission distribution must have batch shape ``(K,)``: one distribution per state."""
+    if tuple(emission.batch_shape) != (K,):
+        raise ValueError(
+            f"emission: expected batch shape ({K},) (one distribution per state, K from "
+            f"initial), got {tuple(emission.batch_shape)}"
+        )
