@@ -37,10 +37,6 @@ from hmmblog.nilm.model import (
 )
 from hmmblog.nilm.schedule import confusable_blocks
 
-# Post 4 counts the confusable blocks by the helper's name from before this package existed;
-# `confusable_blocks` (from `hmmblog.nilm.schedule`) is the public one.
-_confusable_blocks = confusable_blocks
-
 __all__ = [
     "Appliance",
     "BlockAscent",
