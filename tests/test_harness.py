@@ -40,6 +40,13 @@ def run(tmp_path: Path, text: str):
     return run_post(write_post(tmp_path, text), out_root=tmp_path / "build")
 
 
+def failure(tmp_path: Path, text: str) -> str:
+    """The message with which the harness refuses the post `text`."""
+    with pytest.raises(PostExecutionError) as err:
+        run(tmp_path, text)
+    return str(err.value)
+
+
 def test_good_post_runs_saves_figure_and_inline_values(tmp_path):
     text = GOOD.replace("The answer is `{python} f\"{answer}\"`.\n", "") + (
         "\nThe answer is `{python} f\"{answer}\"`; ran in `{python} here`.\n")
@@ -54,9 +61,7 @@ def test_good_post_runs_saves_figure_and_inline_values(tmp_path):
 def test_a_forward_reference_fails_as_in_quarto(tmp_path):
     """GOOD uses `answer` in prose *before* the cell that defines it: Quarto evaluates each
     inline expression where it stands, so this post cannot render, and the harness says so."""
-    with pytest.raises(PostExecutionError) as err:
-        run(tmp_path, GOOD)
-    message = str(err.value)
+    message = failure(tmp_path, GOOD)
     assert "inline expression `{python} f\"{answer}\"`" in message
     assert "NameError" in message
 
@@ -123,17 +128,13 @@ print("shown")
 def test_a_raising_cell_fails_and_is_named(tmp_path):
     broken = GOOD.replace("The answer is `{python} f\"{answer}\"`.\n", "").replace(
         "answer = 6 * 7", "answer = 6 * 7\n1 / 0")
-    with pytest.raises(PostExecutionError) as err:
-        run(tmp_path, broken)
-    message = str(err.value)
+    message = failure(tmp_path, broken)
     assert "code cell 1 (fig-line)" in message
     assert "ZeroDivisionError" in message
 
 
 def test_a_raising_inline_expression_fails_and_is_named(tmp_path):
     text = GOOD.replace("The answer is `{python} f\"{answer}\"`.\n", "")
-    with pytest.raises(PostExecutionError) as err:
-        run(tmp_path, text + "\nBroken: `{python} undefined_name + 1`.\n")
-    message = str(err.value)
+    message = failure(tmp_path, text + "\nBroken: `{python} undefined_name + 1`.\n")
     assert "inline expression `{python} undefined_name + 1`" in message
     assert "NameError" in message
