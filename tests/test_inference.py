@@ -347,7 +347,7 @@ def test_threads_give_the_paths_one_thread_gives():
     pi, A, _ = random_model(8, 1, seed=5)
     ll = torch.randn(40, 2000, 8, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
     chains = inference.factorial_chains([pi], [A])
-    assert len(rows.split_rows(40, 2000 * 8 * 8)) == min(numba.get_num_threads(), 40)
+    assert len(rows.split_rows(40, 2000 * 8 * 8)) == min(numba.config.NUMBA_NUM_THREADS, 40)
     threaded = inference.viterbi_paths(chains, ll)
     threaded_one_chain = viterbi(pi, A, ll).path
     with mock.patch.object(rows, "split_rows", lambda n, work: [(0, n)]):

@@ -2,6 +2,11 @@
 
 The compiled Viterbi loops release the GIL (`nogil=True`), so threads of one process run them
 in parallel on different rows. One lazily created pool serves every call.
+
+The thread count is numba's configured default (`NUMBA_NUM_THREADS`, one per core unless the
+user sets it), read from its configuration: asking `numba.get_num_threads()` would launch
+numba's OpenMP layer, which resets the OpenMP thread count of the calling thread — the
+caller's `torch.set_num_threads` — and a library call must not change that.
 """
 
 from __future__ import annotations
@@ -17,18 +22,16 @@ __all__ = ["for_rows", "split_rows"]
 
 
 def split_rows(rows: int, work_per_row: int) -> list[tuple[int, int]]:
-    """Rows [a, b) for each thread: up to numba's thread count (one per core unless set
+    """Rows [a, b) for each thread: up to `NUMBA_NUM_THREADS` parts (one per core unless set
     otherwise), none with less than ~10⁶ inner steps of work."""
-    parts = max(1, min(rows, rows * work_per_row // 1_000_000))
-    if parts > 1:  # asking numba for its thread count is slow, and one part needs no answer
-        parts = min(parts, numba.get_num_threads())
+    parts = max(1, min(rows, rows * work_per_row // 1_000_000, numba.config.NUMBA_NUM_THREADS))
     edges = [round(i * rows / parts) for i in range(parts + 1)]
     return list(itertools.pairwise(edges))
 
 
 @functools.cache
 def _pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=numba.get_num_threads())
+    return ThreadPoolExecutor(max_workers=numba.config.NUMBA_NUM_THREADS)
 
 
 def for_rows(run: Callable[[int, int], None], rows: int, work_per_row: int) -> None:
