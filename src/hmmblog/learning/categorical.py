@@ -10,6 +10,7 @@ import pyro
 import pyro.distributions as dist
 import torch
 
+from hmmblog.emissions import MISSING
 from hmmblog.learning.engine import (
     EmissionFamily,
     HMMFit,
@@ -28,7 +29,8 @@ class Categorical(EmissionFamily):
     """x_t | z_t = k ~ Categorical(B_k), B ``[..., K, M]``; the site `B` is the result's
     `emission`. Observations are integer symbols ``[..., N, T]``; leading dims are
     independent datasets, each with its own π, A, B (Adam is elementwise, so fitting them side
-    by side equals separate fits)."""
+    by side equals separate fits). The symbol -1 (`hmmblog.emissions.MISSING`) marks a
+    missing observation."""
 
     name = "categorical"
     sites = ("B",)
@@ -46,11 +48,16 @@ class Categorical(EmissionFamily):
         if x.numel() == 0:
             raise ValueError(f"{name}: expected at least one symbol, got shape {tuple(x.shape)}")
         lo, hi = int(x.min()), int(x.max())
-        if lo < 0 or (M is not None and hi >= M):
+        if lo < MISSING or (M is not None and hi >= M):
             top = "" if M is None else f"0..{M - 1}"
-            raise ValueError(f"{name}: expected symbols in {top or '0, 1, ...'}, "
-                             f"got values in {lo}..{hi}")
+            raise ValueError(f"{name}: expected symbols in {top or '0, 1, ...'} "
+                             f"(or {MISSING}: missing), got values in {lo}..{hi}")
+        if hi < 0:
+            raise ValueError(f"{name}: every symbol is missing ({MISSING}), nothing to learn")
         return x.long()
+
+    def observed(self, observations: torch.Tensor) -> torch.Tensor:
+        return observations != MISSING
 
     def symbols(self, observations: torch.Tensor, M: int | None) -> int:
         return int(observations.max()) + 1 if M is None else M

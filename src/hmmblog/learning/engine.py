@@ -10,6 +10,11 @@ with the states summed out exactly by `DiscreteHMM` (or enumerated step by step 
 is a small plug-in, an `EmissionFamily`: how to check the data, the prior of θ, the
 distribution of x given θ and, optionally, a data-driven start and a change of units.
 Adding a family is one short module (`hmmblog.learning.poisson` is the example).
+
+Missing observations (NaN for real values, -1 for categorical symbols, as in
+`hmmblog.emissions`) are steps without evidence: the model masks their emission factor out
+(`observed`), so they still move the chain but say nothing about the state. The enumerated
+story does not take them.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from hmmblog.models import hmm_story, start_transition_logits
 from hmmblog.validation import check_positive_int
 
 __all__ = ["FAMILIES", "EmissionFamily", "HMMFit", "hmm_model", "hmm_model_enumerated", "learn",
+           "nanmean", "nanstd",
            "register", "state_prior"]
 
 
@@ -51,6 +57,11 @@ class EmissionFamily:
         """The observations `[N, T]` (`[..., N, T]` if the family fits datasets side by side)
         as the model reads them; a ValueError naming `name` if they do not fit."""
         raise NotImplementedError
+
+    def observed(self, observations: torch.Tensor) -> torch.Tensor:
+        """``[..., N, T]`` True where there is an observation (default: everywhere). A
+        family that takes missing values marks them False here; the model masks them out."""
+        return torch.ones_like(observations, dtype=torch.bool)
 
     def symbols(self, observations: torch.Tensor, M: int | None) -> int | None:
         """M, the size of the observation alphabet, if the family has one (else None)."""
@@ -108,11 +119,16 @@ def hmm_model(family: EmissionFamily, observations: torch.Tensor, K: int,
     independent datasets, each with its own π, A, θ."""
     batch, (N, T) = observations.shape[:-2], observations.shape[-2:]
     pi, A, theta = family.prior(observations, K, M)
+    emission = family.distribution(
+        **{k: _per_state(v, family.event_dims) for k, v in theta.items()})  # [..., 1, 1, K]
+    observed = family.observed(observations)
+    if not observed.all():  # missing steps: a valid stand-in value, its factor masked to 1
+        observations = observations.masked_fill(~observed, 0)
+        emission = emission.mask(observed.unsqueeze(-1))  # [..., N, T, K]
     hmm = dist.DiscreteHMM(
         initial_logits=torch.zeros(K, dtype=pi.dtype),  # irrelevant: every row of step 0 is π
         transition_logits=start_transition_logits(pi, A, T).unsqueeze(-4),  # [..., 1, T, K, K]
-        observation_dist=family.distribution(
-            **{k: _per_state(v, family.event_dims) for k, v in theta.items()}),  # [..., 1, 1, K]
+        observation_dist=emission,
     )
     with contextlib.ExitStack() as stack:
         for i, size in enumerate(batch):
@@ -128,6 +144,19 @@ def hmm_model_enumerated(family: EmissionFamily, observations: torch.Tensor, K: 
     `observations [N, T]`."""
     pi, A, theta = family.prior(observations, K, M)
     hmm_story(pi, A, family.distribution(**theta), observations)
+
+
+def nanmean(x: torch.Tensor) -> torch.Tensor:
+    """The mean of the values of `x` that are not NaN (`x.mean()` itself if none is)."""
+    gaps = torch.isnan(x)
+    return x[~gaps].mean() if gaps.any() else x.mean()
+
+
+def nanstd(x: torch.Tensor) -> torch.Tensor:
+    """The standard deviation (n - 1) of the values of `x` that are not NaN (`x.std()`
+    itself if none is)."""
+    gaps = torch.isnan(x)
+    return x[~gaps].std() if gaps.any() else x.std()
 
 
 @dataclass(frozen=True)
@@ -192,12 +221,15 @@ def learn(
     if enumerate_states and x.dim() != 2:
         raise ValueError(f"observations: the enumerated model takes one dataset [N, T], "
                          f"got shape {tuple(x.shape)}")
+    if enumerate_states and not family.observed(x).all():
+        raise ValueError("enumerate_states: the enumerated model takes no missing "
+                         "observations (the default model does)")
     if isinstance(init, str) and init not in ("prior", "kmeans"):
         raise ValueError(f"init: expected 'prior', 'kmeans' or a dict of start values, "
                          f"got {init!r}")
     if standardize and not family.standardizable:
         raise ValueError(f"standardize: not available for {family.name} emissions")
-    center, spread = (x.mean(), x.std()) if standardize else (None, None)
+    center, spread = (nanmean(x), nanstd(x)) if standardize else (None, None)
     if standardize and not spread > 0:
         raise ValueError("observations: all values are equal, nothing to learn")
     x_fit = (x - center) / spread if standardize else x

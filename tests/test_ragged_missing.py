@@ -1,0 +1,156 @@
+"""Missing observations and ragged batches (issue 14), and the argument friction it found.
+
+Oracles: brute-force enumeration with the missing steps' emission factor dropped by hand,
+each sequence run alone, and hmmlearn's `lengths`."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch.distributions import Categorical, Normal
+
+from hmmblog import (
+    align_states,
+    learn,
+    learn_discrete,
+    learn_gaussian,
+    log_likelihood,
+    posterior,
+    sample,
+    viterbi,
+)
+from hmmblog.emissions import MISSING, categorical_log_lik, gaussian_log_lik
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def random_model(K: int, M: int, seed: int):
+    g = torch.Generator().manual_seed(seed)
+    pi = torch.softmax(torch.randn(K, generator=g, dtype=torch.float64), -1)
+    A = torch.softmax(2 * torch.randn(K, K, generator=g, dtype=torch.float64), -1)
+    B = torch.softmax(2 * torch.randn(K, M, generator=g, dtype=torch.float64), -1)
+    return pi, A, B, g
+
+
+def enumerate_paths(pi, A, factor, T):
+    """log p(z, x) of every path z (a tuple) with `factor(t, k)` the emission term of step t
+    (None where the step has no evidence: the factor is left out)."""
+    K = len(pi)
+    out = {}
+    for z in itertools.product(range(K), repeat=T):
+        lp = pi[z[0]].log() + sum(A[z[t - 1], z[t]].log() for t in range(1, T))
+        lp = lp + sum(f for t in range(T) if (f := factor(t, z[t])) is not None)
+        out[z] = lp
+    return out
+
+
+def check_against(pi, A, ll, joint, T, K):
+    """log_likelihood, posterior and viterbi on `ll` equal the enumeration `joint`."""
+    values = torch.stack(list(joint.values()))
+    total = values.logsumexp(0)
+    torch.testing.assert_close(log_likelihood(pi, A, ll), total, rtol=0, atol=1e-10)
+    marg = torch.zeros(T, K, dtype=torch.float64)
+    for z, lp in joint.items():
+        for t, k in enumerate(z):
+            marg[t, k] += (lp - total).exp()
+    torch.testing.assert_close(posterior(pi, A, ll), marg, rtol=0, atol=1e-10)
+    best = max(joint, key=lambda z: joint[z].item())
+    second = sorted(v.item() for v in values)[-2] if len(values) > 1 else -np.inf
+    result = viterbi(pi, A, ll)
+    if joint[best].item() - second > 1e-9:  # no tie
+        assert result.path.tolist() == list(best)
+    torch.testing.assert_close(result.log_joint, joint[best], rtol=0, atol=1e-10)
+
+
+# -- missing observations ---------------------------------------------------------------------
+
+@settings(max_examples=40)
+@given(K=st.integers(1, 3), M=st.integers(1, 3), T=st.integers(1, 5), seed=st.integers(0, 999),
+       data=st.data())
+def test_missing_symbols_equal_dropping_their_emission_factor(K, M, T, seed, data):
+    pi, A, B, g = random_model(K, M, seed)
+    x = torch.randint(0, M, (T,), generator=g)
+    gaps = data.draw(st.lists(st.booleans(), min_size=T, max_size=T))
+    x[torch.tensor(gaps)] = MISSING
+    ll = categorical_log_lik(B, x)
+    assert (ll[torch.tensor(gaps)] == 0).all()
+    joint = enumerate_paths(pi, A, lambda t, k: None if gaps[t] else B[k, x[t]].log(), T)
+    check_against(pi, A, ll, joint, T, K)
+
+
+@settings(max_examples=40)
+@given(K=st.integers(1, 3), T=st.integers(1, 5), seed=st.integers(0, 999), data=st.data())
+def test_nan_readings_equal_dropping_their_emission_factor(K, T, seed, data):
+    pi, A, _, g = random_model(K, 1, seed)
+    loc = 2 * torch.randn(K, generator=g, dtype=torch.float64)
+    scale = 0.5 + torch.rand(K, generator=g, dtype=torch.float64)
+    y = 2 * torch.randn(T, generator=g, dtype=torch.float64)
+    gaps = data.draw(st.lists(st.booleans(), min_size=T, max_size=T))
+    y[torch.tensor(gaps)] = float("nan")
+    ll = gaussian_log_lik(loc, scale, y)
+    normal = Normal(loc, scale)
+    joint = enumerate_paths(
+        pi, A, lambda t, k: None if gaps[t] else normal.log_prob(y[t])[k], T)
+    check_against(pi, A, ll, joint, T, K)
+
+
+def test_missing_values_keep_gradients_finite():
+    loc = torch.tensor([0.0, 3.0], dtype=torch.float64, requires_grad=True)
+    scale = torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    y = torch.tensor([[0.5, float("nan"), 2.0]], dtype=torch.float64)
+    pi = torch.tensor([0.5, 0.5], dtype=torch.float64)
+    A = torch.tensor([[0.9, 0.1], [0.2, 0.8]], dtype=torch.float64)
+    log_likelihood(pi, A, gaussian_log_lik(loc, scale, y)).sum().backward()
+    assert torch.isfinite(loc.grad).all() and torch.isfinite(scale.grad).all()
+
+
+def test_missing_marker_errors_name_the_argument():
+    B = torch.tensor([[0.5, 0.5], [0.1, 0.9]])
+    with pytest.raises(ValueError, match=r"observations: symbols must lie in 0\.\.1 .* or be -1"):
+        categorical_log_lik(B, torch.tensor([0, -2]))
+    with pytest.raises(ValueError, match="sequences: every symbol is missing"):
+        learn_discrete(torch.full((2, 3), MISSING), 2, 2, steps=1)
+    with pytest.raises(ValueError, match="enumerate_states: .*no missing"):
+        learn_discrete(torch.tensor([[0, MISSING, 1]]), 2, 2, steps=1, enumerate_states=True)
+    with pytest.raises(ValueError, match="observations: expected at least two finite"):
+        learn_gaussian(torch.tensor([[1.0, float("inf"), float("nan")]]), 2, steps=1)
+
+
+def with_gaps(x: torch.Tensor, fill, fraction: float = 0.1, seed: int = 1) -> torch.Tensor:
+    gaps = torch.rand(x.shape, generator=torch.Generator().manual_seed(seed)) < fraction
+    return x.masked_fill(gaps, fill)
+
+
+def test_learn_gaussian_recovers_the_model_with_ten_percent_missing():
+    pi = torch.tensor([0.5, 0.5])
+    A = torch.tensor([[0.9, 0.1], [0.2, 0.8]])
+    _, y = sample(pi, A, Normal(torch.tensor([0.0, 5.0]), torch.tensor([1.0, 1.0])), 20, 100, 0)
+    y = with_gaps(y, float("nan"))
+    assert 0.05 < torch.isnan(y).float().mean() < 0.15
+    for fit in (learn_gaussian(y, 2, init="kmeans"), learn_gaussian(y, 2, standardize=True,
+                                                                    init="kmeans")):
+        order = fit.loc.argsort()
+        torch.testing.assert_close(fit.loc[order], torch.tensor([0.0, 5.0]), atol=0.15, rtol=0)
+        torch.testing.assert_close(fit.scale[order], torch.tensor([1.0, 1.0]), atol=0.1, rtol=0)
+        torch.testing.assert_close(fit.transition[order][:, order], A, atol=0.05, rtol=0)
+
+
+def test_learn_discrete_recovers_the_model_with_ten_percent_missing():
+    pi = torch.tensor([0.5, 0.5])
+    A = torch.tensor([[0.9, 0.1], [0.2, 0.8]])
+    B = torch.tensor([[0.8, 0.1, 0.1], [0.1, 0.1, 0.8]])
+    _, x = sample(pi, A, Categorical(probs=B), 20, 100, 0)
+    x = with_gaps(x, MISSING)
+    assert 0.05 < (x == MISSING).float().mean() < 0.15
+    for fit in (learn_discrete(x, 2, 3), learn(x, 2, "categorical")):
+        perm = align_states(fit.emission, B)
+        fitted_B, fitted_A = fit.emission[perm], fit.transition[perm][:, perm]
+        torch.testing.assert_close(fitted_B, B, atol=0.05, rtol=0)
+        torch.testing.assert_close(fitted_A, A, atol=0.05, rtol=0)
+
+
