@@ -10,6 +10,7 @@ import itertools
 import numpy as np
 import pytest
 import torch
+from hmmlearn import hmm
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.distributions import Categorical, Normal
@@ -154,3 +155,115 @@ def test_learn_discrete_recovers_the_model_with_ten_percent_missing():
         torch.testing.assert_close(fitted_A, A, atol=0.05, rtol=0)
 
 
+# -- ragged batches ---------------------------------------------------------------------------
+
+@settings(max_examples=40)
+@given(K=st.integers(1, 4), N=st.integers(1, 4), T=st.integers(1, 7),
+       seed=st.integers(0, 999), data=st.data())
+def test_ragged_batch_equals_each_sequence_alone(K, N, T, seed, data):
+    pi, A, _, g = random_model(K, 1, seed)
+    ll = 3 * torch.randn(N, T, K, generator=g, dtype=torch.float64)  # the padding is garbage
+    lengths = torch.tensor(data.draw(st.lists(st.integers(1, T), min_size=N, max_size=N)))
+    total = log_likelihood(pi, A, ll, lengths)
+    marg = posterior(pi, A, ll, lengths)
+    best = viterbi(pi, A, ll, lengths)
+    for n, L in enumerate(lengths.tolist()):
+        alone = ll[n, :L]
+        torch.testing.assert_close(total[n], log_likelihood(pi, A, alone), rtol=0, atol=1e-10)
+        torch.testing.assert_close(marg[n, :L], posterior(pi, A, alone), rtol=0, atol=1e-10)
+        assert (marg[n, L:] == 0).all()
+        own = viterbi(pi, A, alone)
+        assert best.path[n, :L].tolist() == own.path.tolist()
+        assert (best.path[n, L:] == -1).all()
+        torch.testing.assert_close(best.log_joint[n], own.log_joint, rtol=0, atol=1e-10)
+
+
+def test_lengths_of_a_full_batch_change_nothing():
+    pi, A, _, g = random_model(3, 1, 0)
+    ll = torch.randn(2, 3, 6, 3, generator=g, dtype=torch.float64)
+    full = torch.full((2, 3), 6)
+    assert torch.equal(log_likelihood(pi, A, ll, full), log_likelihood(pi, A, ll))
+    assert torch.equal(posterior(pi, A, ll, full), posterior(pi, A, ll))
+    assert torch.equal(viterbi(pi, A, ll, full).path, viterbi(pi, A, ll).path)
+
+
+def test_ragged_viterbi_is_not_zero_padding():
+    """The case the issue found: zero rows past the end change the path, lengths do not."""
+    pi = torch.tensor([0.5, 0.5], dtype=torch.float64)
+    A = torch.tensor([[0.5, 0.5], [0.0, 1.0]], dtype=torch.float64)  # state 1 absorbs
+    ll = torch.tensor([[[0.0, -0.1], [0.0, 0.0], [0.0, 0.0]]], dtype=torch.float64)
+    # alone (one step) state 0 wins (0 > -0.1); with zero padding state 1 would (0.5 · 0.5 ·
+    # 0.5 < 1 · 1 · e^-0.1)
+    assert viterbi(pi, A, ll[:, :1]).path.tolist() == [[0]]
+    assert viterbi(pi, A, ll).path[0, 0].item() == 1
+    assert viterbi(pi, A, ll, torch.tensor([1])).path.tolist() == [[0, -1, -1]]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_ragged_matches_hmmlearn_lengths(seed):
+    K, M = 3, 4
+    pi, A, B, g = random_model(K, M, seed)
+    lengths = torch.tensor([7, 2, 5, 1])
+    x = torch.randint(0, M, (4, 7), generator=g)
+    model = hmm.CategoricalHMM(n_components=K, n_features=M)
+    model.startprob_, model.transmat_, model.emissionprob_ = pi.numpy(), A.numpy(), B.numpy()
+    X = np.concatenate([x[n, :L].numpy() for n, L in enumerate(lengths.tolist())])[:, None]
+    ll = categorical_log_lik(B, x)
+    ours = log_likelihood(pi, A, ll, lengths)
+    assert ours.sum().item() == pytest.approx(model.score(X, lengths.tolist()), abs=1e-8)
+    inside = torch.arange(7) < lengths[:, None]
+    marg = posterior(pi, A, ll, lengths)
+    np.testing.assert_allclose(marg[inside].numpy(), model.predict_proba(X, lengths.tolist()),
+                               atol=1e-8)
+    logprob, states = model.decode(X, lengths.tolist(), algorithm="viterbi")
+    best = viterbi(pi, A, ll, lengths)
+    assert best.path[inside].tolist() == states.tolist()
+    assert best.log_joint.sum().item() == pytest.approx(logprob, abs=1e-8)
+
+
+def test_ragged_gaussian_matches_hmmlearn_lengths():
+    pi, A, _, g = random_model(2, 1, 5)
+    loc, scale = torch.tensor([0.0, 2.0], dtype=torch.float64), torch.tensor([1.0, 0.5],
+                                                                             dtype=torch.float64)
+    lengths = [4, 9, 3]
+    y = 2 * torch.randn(3, 9, generator=g, dtype=torch.float64)
+    model = hmm.GaussianHMM(n_components=2, covariance_type="diag")
+    model.startprob_, model.transmat_ = pi.numpy(), A.numpy()
+    model.means_, model.covars_ = loc.numpy()[:, None], (scale**2).numpy()[:, None]
+    X = np.concatenate([y[n, :L].numpy() for n, L in enumerate(lengths)])[:, None]
+    ll = gaussian_log_lik(loc, scale, y)
+    assert log_likelihood(pi, A, ll, lengths).sum().item() == pytest.approx(
+        model.score(X, lengths), abs=1e-8)
+    inside = torch.arange(9) < torch.tensor(lengths)[:, None]
+    assert viterbi(pi, A, ll, lengths).path[inside].tolist() == model.predict(X, lengths).tolist()
+
+
+@pytest.mark.parametrize("lengths,message", [
+    ([3, 0], r"lengths: expected lengths in 1\.\.4"),
+    ([3, 5], r"lengths: expected lengths in 1\.\.4"),
+    ([3], r"lengths: expected shape \[2\]"),
+    ([3.0, 2.0], "lengths: expected integers"),
+])
+@pytest.mark.parametrize("fn", [log_likelihood, posterior, viterbi])
+def test_bad_lengths_raise_a_value_error_naming_them(fn, lengths, message):
+    pi, A, _, g = random_model(2, 1, 0)
+    with pytest.raises(ValueError, match=message):
+        fn(pi, A, torch.zeros(2, 4, 2, dtype=torch.float64), torch.tensor(lengths))
+
+
+@pytest.mark.parametrize("emission,fill", [
+    (Categorical(probs=torch.tensor([[0.9, 0.1], [0.2, 0.8]])), MISSING),
+    (Normal(torch.tensor([0.0, 5.0]), torch.tensor([1.0, 1.0])), float("nan")),
+])
+def test_sample_draws_ragged_batches(emission, fill):
+    pi = torch.tensor([0.5, 0.5])
+    A = torch.tensor([[0.9, 0.1], [0.2, 0.8]])
+    lengths = [5, 2, 1]
+    z_full, x_full = sample(pi, A, emission, 3, 5, seed=3)
+    z, x = sample(pi, A, emission, 3, 5, seed=3, lengths=lengths)
+    for n, L in enumerate(lengths):
+        assert torch.equal(z[n, :L], z_full[n, :L]) and torch.equal(x[n, :L], x_full[n, :L])
+        assert (z[n, L:] == -1).all()
+        assert (x[n, L:].isnan() if fill != fill else x[n, L:] == fill).all()
+    with pytest.raises(ValueError, match=r"lengths: expected 3 ints in 1\.\.5"):
+        sample(pi, A, emission, 3, 5, seed=3, lengths=[5, 6, 1])

@@ -11,6 +11,7 @@ __all__ = [
     "check_emission",
     "check_finite_number",
     "check_hmm",
+    "check_lengths",
     "check_log_lik",
     "check_parameters",
     "check_positive_int",
@@ -119,6 +120,28 @@ def check_hmm(
     log_lik = check_log_lik(log_lik, initial.shape[0])
     dtype = torch.promote_types(log_lik.dtype, initial.dtype)
     return initial.to(dtype).log(), transition.to(dtype), log_lik.to(dtype)
+
+
+def check_lengths(lengths: object, log_lik: torch.Tensor) -> torch.Tensor | None:
+    """``lengths [...]`` (one int per sequence of ``log_lik [..., T, K]``, each in 1..T) as an
+    int64 tensor, or None if None."""
+    if lengths is None:
+        return None
+    batch, T = tuple(log_lik.shape[:-2]), log_lik.shape[-2]
+    lengths = torch.as_tensor(lengths)
+    if lengths.is_floating_point() or lengths.is_complex() or lengths.dtype == torch.bool:
+        raise ValueError(f"lengths: expected integers, got dtype {lengths.dtype}")
+    if tuple(lengths.shape) != batch:
+        raise ValueError(
+            f"lengths: expected shape {list(batch)} (one length per sequence of log_lik "
+            f"{list(log_lik.shape)}), got {list(lengths.shape)}"
+        )
+    if lengths.numel() and (lengths.min() < 1 or lengths.max() > T):
+        raise ValueError(
+            f"lengths: expected lengths in 1..{T} (T from log_lik), got range "
+            f"{lengths.min().item()}..{lengths.max().item()}"
+        )
+    return lengths.long().to(log_lik.device)
 
 
 def check_emission(emission: object, K: int) -> None:
