@@ -23,6 +23,7 @@ from hmmblog import (
     log_likelihood,
     posterior,
     sample,
+    sample_stepwise,
     viterbi,
 )
 from hmmblog.emissions import MISSING, categorical_log_lik, gaussian_log_lik
@@ -267,3 +268,69 @@ def test_sample_draws_ragged_batches(emission, fill):
         assert (x[n, L:].isnan() if fill != fill else x[n, L:] == fill).all()
     with pytest.raises(ValueError, match=r"lengths: expected 3 ints in 1\.\.5"):
         sample(pi, A, emission, 3, 5, seed=3, lengths=[5, 6, 1])
+
+
+# -- friction ---------------------------------------------------------------------------------
+
+def test_a_float32_fit_cast_to_float64_is_accepted():
+    g = torch.Generator().manual_seed(0)
+    A32 = torch.softmax(torch.randn(8, 8, generator=g), -1)
+    pi32 = torch.softmax(torch.randn(8, generator=g), -1)
+    A, pi = A32.double(), pi32.double()
+    assert (A.sum(-1) - 1).abs().max() > 1e-8  # refused before: off by more than float64's
+    ll = torch.zeros(3, 8, dtype=torch.float64)
+    log_likelihood(pi, A, ll)
+    posterior(pi, A, ll)
+    viterbi(pi, A, ll)
+
+
+@pytest.mark.parametrize("off,raises", [(2e-4, True), (5e-5, False)])
+def test_float32_values_in_float64_are_checked_to_float32_tolerance(off, raises):
+    # float32 numbers (cast up) whose rows are off by just inside / just outside float32's
+    # tolerance (1e-4)
+    row = torch.tensor([0.25, 0.75 + off], dtype=torch.float32).double()
+    assert torch.equal(row.float().double(), row)
+    A = torch.stack([row, torch.tensor([0.5, 0.5], dtype=torch.float64)])
+    pi = torch.tensor([0.5, 0.5], dtype=torch.float64)
+    ll = torch.zeros(3, 2, dtype=torch.float64)
+    if raises:
+        with pytest.raises(ValueError, match="transition: rows must sum to 1"):
+            log_likelihood(pi, A, ll)
+    else:
+        log_likelihood(pi, A, ll)
+
+
+def test_float64_values_off_by_a_float32_rounding_still_fail():
+    # not float32 numbers: float64's own tolerance (1e-8) applies
+    A = torch.tensor([[0.3, 0.7 + 5e-8], [0.5, 0.5]], dtype=torch.float64)
+    assert not torch.equal(A.float().double(), A)
+    with pytest.raises(ValueError, match="transition: rows must sum to 1"):
+        log_likelihood(torch.tensor([0.5, 0.5], dtype=torch.float64), A,
+                       torch.zeros(3, 2, dtype=torch.float64))
+
+
+def test_sample_with_a_tensor_emission_says_what_emission_must_be():
+    pi = torch.tensor([0.5, 0.5])
+    A = torch.tensor([[0.9, 0.1], [0.2, 0.8]])
+    B = torch.tensor([[0.9, 0.1], [0.2, 0.8]])
+    with pytest.raises(ValueError, match=r"emission: expected a torch Distribution with batch "
+                                         r"shape \[2\].*Categorical\(probs=B\)"):
+        sample(pi, A, B, 3, 5, seed=0)
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda: learn(torch.tensor([[0, 1]]), 2, "gauss"), "emission: expected one of"),
+    (lambda: learn(torch.tensor([[0, 1]]), 2, 3), "emission: expected one of"),
+    (lambda: sample(torch.tensor([0.5, 0.5]), torch.eye(2), Normal(torch.zeros(2), 1.0), 2, 3,
+                    "a"), "seed: expected an int"),
+    (lambda: sample_stepwise(torch.tensor([0.5, 0.5]), torch.eye(2),
+                             lambda z, g: torch.zeros(1), 0, 3, 0), "num_seqs: expected a"),
+    (lambda: sample_stepwise(torch.tensor([0.5, 0.5]), torch.eye(2),
+                             lambda z, g: torch.zeros(1), 2, 0, 0), "T: expected a positive"),
+    (lambda: log_likelihood("a", torch.eye(2), torch.zeros(3, 2)), "initial: expected a tensor"),
+    (lambda: log_likelihood(torch.tensor([0.5, 0.5]), torch.eye(2), torch.zeros(2, 3, 2),
+                            lengths="ab"), "lengths: expected a tensor"),
+])
+def test_argument_errors_are_value_errors_naming_the_argument(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

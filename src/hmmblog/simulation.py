@@ -16,7 +16,13 @@ from collections.abc import Callable, Sequence
 import torch
 from torch.distributions import Distribution
 
-from hmmblog.validation import check_emission, check_parameters, check_positive_int
+from hmmblog.validation import (
+    as_tensor,
+    check_emission,
+    check_parameters,
+    check_positive_int,
+    check_seed,
+)
 
 
 def sample(
@@ -45,8 +51,9 @@ def sample(
     check_emission(emission, K)
     check_positive_int("num_seqs", num_seqs)
     check_positive_int("T", T)
+    check_seed("seed", seed)
     if lengths is not None:
-        lengths = torch.as_tensor(lengths)
+        lengths = as_tensor("lengths", lengths)
         if (lengths.is_floating_point() or lengths.dtype == torch.bool
                 or tuple(lengths.shape) != (num_seqs,)
                 or (lengths.numel() and (lengths.min() < 1 or lengths.max() > T))):
@@ -89,6 +96,9 @@ def sample_stepwise(
     seeded with `seed`. Returns states `[num_seqs, T]` and observations `[num_seqs, T, ...]`.
     """
     initial, transition = check_parameters(initial, transition)
+    check_positive_int("num_seqs", num_seqs)
+    check_positive_int("T", T)
+    check_seed("seed", seed)
     g = torch.Generator().manual_seed(seed)
     states = torch.empty(num_seqs, T, dtype=torch.long)
     observations = []

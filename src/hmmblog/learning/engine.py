@@ -212,7 +212,13 @@ def learn(
     dict of start values by site name. `standardize` fits (x - mean) / std and maps θ back
     (Gaussian). `enumerate_states` fits the step-by-step story instead of `DiscreteHMM`.
     """
-    family = FAMILIES[emission] if isinstance(emission, str) else emission
+    if isinstance(emission, str) and emission in FAMILIES:
+        family = FAMILIES[emission]
+    elif isinstance(emission, EmissionFamily):
+        family = emission
+    else:
+        raise ValueError(f"emission: expected one of {sorted(FAMILIES)} or an EmissionFamily, "
+                         f"got {emission!r}")
     check_positive_int("K", K)
     if M is not None:
         check_positive_int("M", M)
