@@ -334,3 +334,49 @@ def test_sample_with_a_tensor_emission_says_what_emission_must_be():
 def test_argument_errors_are_value_errors_naming_the_argument(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+# -- learners on ragged and gappy data --------------------------------------------------------
+
+def test_the_learners_model_scores_a_ragged_gappy_batch_as_each_sequence_alone():
+    """The engine's masked emission is exact: log p(x | π, A, θ) of its `x` site equals the
+    sum of `log_likelihood` over each sequence on its own, missing steps as zero rows."""
+    from pyro import poutine
+
+    from hmmblog.learning import Gaussian, hmm_model
+
+    pi = torch.tensor([0.3, 0.7], dtype=torch.float64)
+    A = torch.tensor([[0.9, 0.1], [0.4, 0.6]], dtype=torch.float64)
+    loc = torch.tensor([-1.0, 2.0], dtype=torch.float64)
+    scale = torch.tensor([0.5, 1.5], dtype=torch.float64)
+    y = torch.randn(3, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    y[0, 2] = float("nan")
+    lengths = torch.tensor([6, 2, 4])
+    x = y.masked_fill(torch.arange(6) >= lengths[:, None], float("nan"))  # what lengths= does
+    model = poutine.condition(hmm_model, data={"pi": pi, "A": A, "locs": loc, "scales": scale})
+    trace = poutine.trace(model).get_trace(Gaussian(), x, 2)
+    site = trace.nodes["x"]
+    ours = site["fn"].log_prob(site["value"]).sum()
+    alone = sum(log_likelihood(pi, A, gaussian_log_lik(loc, scale, y[n, :L]))
+                for n, L in enumerate(lengths.tolist()))
+    torch.testing.assert_close(ours, alone, rtol=0, atol=1e-10)
+
+
+def test_learners_take_lengths_and_ignore_the_padding():
+    pi = torch.tensor([0.5, 0.5])
+    A = torch.tensor([[0.9, 0.1], [0.2, 0.8]])
+    B = torch.tensor([[0.8, 0.1, 0.1], [0.1, 0.1, 0.8]])
+    _, x = sample(pi, A, Categorical(probs=B), 20, 100, 0)
+    lengths = torch.randint(50, 101, (20,), generator=torch.Generator().manual_seed(2))
+    past = torch.arange(100) >= lengths[:, None]
+    one = learn_discrete(x.masked_fill(past, 0), 2, 3, steps=50, lengths=lengths)
+    other = learn_discrete(x.masked_fill(past, 2), 2, 3, steps=50, lengths=lengths)
+    assert one.losses == other.losses
+    fit = learn_discrete(x, 2, 3, lengths=lengths)
+    perm = align_states(fit.emission, B)
+    torch.testing.assert_close(fit.emission[perm], B, atol=0.05, rtol=0)
+    _, y = sample(pi, A, Normal(torch.tensor([0.0, 5.0]), torch.tensor([1.0, 1.0])), 20, 100, 0)
+    fit = learn_gaussian(y.masked_fill(past, 1e6), 2, init="kmeans", lengths=lengths)
+    torch.testing.assert_close(fit.loc.sort().values, torch.tensor([0.0, 5.0]), atol=0.15, rtol=0)
+    with pytest.raises(ValueError, match="lengths: not available for poisson"):
+        learn(x, 2, "poisson", lengths=lengths)

@@ -17,6 +17,7 @@ from hmmblog.learning.engine import (
     hmm_model,
     hmm_model_enumerated,
     learn,
+    pad_as_missing,
     register,
 )
 from hmmblog.validation import check_positive_int
@@ -36,6 +37,7 @@ class Categorical(EmissionFamily):
     sites = ("B",)
     fields = ("emission",)
     event_dims = 1
+    gap = MISSING
 
     def check(self, observations: torch.Tensor, M: int | None,
               name: str = "observations") -> torch.Tensor:
@@ -117,13 +119,17 @@ def learn_discrete(
     enumerate_states: bool = False,
     init: dict[str, torch.Tensor] | None = None,
     optimizer: str = "adam",
+    lengths: torch.Tensor | None = None,
 ) -> HMMFit:
     """MAP estimate of (π, A, B) of a K-state, M-symbol HMM from `sequences [..., N, T]`:
     `learn(sequences, K, "categorical", M=M, ...)` with post 2's defaults (the original's
     recipe: seed 0, a prior draw, Adam(0.05), 400 steps). The result's `emission` is B.
-    `init` gives start values for the sites "pi", "A", "B"."""
+    `init` gives start values for the sites "pi", "A", "B". `lengths [..., N]`: a ragged
+    batch (see `learn`); -1 marks a missing symbol."""
     check_positive_int("K", K)
     check_positive_int("M", M)
+    if lengths is not None:
+        sequences = pad_as_missing(CATEGORICAL, sequences, lengths)
     x = CATEGORICAL.check(sequences, M, "sequences")
     if enumerate_states and x.dim() != 2:
         raise ValueError("sequences: the enumerated model takes one dataset [N, T], "

@@ -33,11 +33,10 @@ from torch.distributions import Distribution
 
 from hmmblog.learning.fit import fit_map
 from hmmblog.models import hmm_story, start_transition_logits
-from hmmblog.validation import check_positive_int
+from hmmblog.validation import as_tensor, check_lengths, check_positive_int
 
 __all__ = ["FAMILIES", "EmissionFamily", "HMMFit", "hmm_model", "hmm_model_enumerated", "learn",
-           "nanmean", "nanstd",
-           "register", "state_prior"]
+           "nanmean", "nanstd", "pad_as_missing", "register", "state_prior"]
 
 
 class EmissionFamily:
@@ -51,6 +50,7 @@ class EmissionFamily:
     fields: ClassVar[tuple[str, ...]]
     event_dims: ClassVar[int] = 0  # dims after the state axis in each θ site (B [K, M]: 1)
     standardizable: ClassVar[bool] = False  # does `to_data_units` exist?
+    gap: ClassVar[float | int | None] = None  # the missing value `observed` reads, if any
 
     def check(self, observations: torch.Tensor, M: int | None,
               name: str = "observations") -> torch.Tensor:
@@ -146,6 +146,23 @@ def hmm_model_enumerated(family: EmissionFamily, observations: torch.Tensor, K: 
     hmm_story(pi, A, family.distribution(**theta), observations)
 
 
+def pad_as_missing(family: EmissionFamily, observations: object,
+                    lengths: object) -> torch.Tensor:
+    """`observations [..., N, T]` with the steps past each sequence's length set to the
+    family's missing value (`gap`)."""
+    if family.gap is None:
+        raise ValueError(f"lengths: not available for {family.name} emissions (they take no "
+                         f"missing values)")
+    x = as_tensor("observations", observations)
+    if x.dim() < 2:
+        raise ValueError(f"observations: expected [..., N, T], got shape {tuple(x.shape)}")
+    lengths = check_lengths(lengths, x.unsqueeze(-1))
+    past = torch.arange(x.shape[-1]) >= lengths.unsqueeze(-1)
+    if family.gap != family.gap and not x.is_floating_point():
+        return x  # NaN marks gaps in real values: the family's check refuses these
+    return x.masked_fill(past, family.gap)
+
+
 def nanmean(x: torch.Tensor) -> torch.Tensor:
     """The mean of the values of `x` that are not NaN (`x.mean()` itself if none is)."""
     gaps = torch.isnan(x)
@@ -200,10 +217,14 @@ def learn(
     check_every: int = 50,
     enumerate_states: bool = False,
     optimizer: str = "adam",
+    lengths: torch.Tensor | None = None,
 ) -> HMMFit:
     """MAP estimate of (π, A, θ) of a K-state HMM with `emission` emissions from
     `observations [N, T]` (categorical: `[..., N, T]`, leading dims independent datasets fitted
-    side by side; M symbols, by default one more than the largest symbol seen).
+    side by side; M symbols, by default one more than the largest symbol seen). Missing
+    observations (NaN, or -1 for symbols) are steps without evidence. `lengths [..., N]`
+    gives each sequence's length in a ragged batch padded to T: the padding, whatever its
+    values, is read as missing, which leaves each sequence's likelihood exactly its own.
 
     SVI with an AutoDelta guide (`fit_map`): `steps` Adam(`lr`) steps (``optimizer="lbfgs"``
     to converge), restart r seeded with `seed + r`, the lowest final loss kept, and the rule
@@ -222,6 +243,8 @@ def learn(
     check_positive_int("K", K)
     if M is not None:
         check_positive_int("M", M)
+    if lengths is not None:
+        observations = pad_as_missing(family, observations, lengths)
     x = family.check(observations, M)
     M = family.symbols(x, M)
     if enumerate_states and x.dim() != 2:

@@ -59,6 +59,7 @@ class Gaussian(EmissionFamily):
     sites = ("locs", "scales")
     fields = ("loc", "scale")
     standardizable = True
+    gap = float("nan")
 
     def check(self, observations: torch.Tensor, M: int | None,
               name: str = "observations") -> torch.Tensor:
@@ -140,6 +141,7 @@ def learn_gaussian(
     tol: float | None = None,
     check_every: int = 50,
     enumerate_states: bool = False,
+    lengths: torch.Tensor | None = None,
 ) -> HMMFit:
     """MAP estimate of (π, A, μ, σ) of a K-state Gaussian-emission HMM from `observations
     [N, T]`: `learn(observations, K, "gaussian", ...)` with post 3's defaults (the original's
@@ -147,9 +149,10 @@ def learn_gaussian(
     `init="kmeans"` starts at `kmeans_init` (which avoids the local optima where two states
     share one cluster; its restarts all coincide). `standardize=True` fits (y - mean) / std
     and maps μ, σ back (Adam's step is in data units, so use it when the data are far from
-    unit scale; the priors then act on the standardised values)."""
+    unit scale; the priors then act on the standardised values). NaN readings are missing;
+    `lengths [N]` gives a ragged batch (see `learn`)."""
     if init not in ("prior", "kmeans"):
         raise ValueError(f"init: expected 'prior' or 'kmeans', got {init!r}")
     return learn(observations, K, GAUSSIAN, steps=steps, lr=lr, seed=seed, restarts=restarts,
                  init=init, standardize=standardize, tol=tol, check_every=check_every,
-                 enumerate_states=enumerate_states)
+                 enumerate_states=enumerate_states, lengths=lengths)
