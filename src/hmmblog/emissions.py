@@ -39,14 +39,15 @@ def categorical_log_lik(emission: torch.Tensor, observations: torch.Tensor) -> t
     if observations.dim() < 1:
         raise ValueError("observations: expected shape [..., T], got a scalar")
     M = emission.shape[1]
-    if observations.numel() and (observations.min() < MISSING or observations.max() >= M):
+    lo, hi = (observations.min().item(), observations.max().item()) if observations.numel() \
+        else (0, 0)
+    if lo < MISSING or hi >= M:
         raise ValueError(
             f"observations: symbols must lie in 0..{M - 1} (M = {M} from emission) or be "
-            f"{MISSING} (missing), got range "
-            f"{observations.min().item()}..{observations.max().item()}"
+            f"{MISSING} (missing), got range {lo}..{hi}"
         )
     table = emission.log().T  # [M, K]: row m holds log B[·, m]
-    if observations.numel() and observations.min() == MISSING:
+    if lo == MISSING:
         table = torch.cat([table, table.new_zeros(1, table.shape[1])])  # row -1: no evidence
     table = table.contiguous()
     if table.requires_grad or table.device.type != "cpu":
