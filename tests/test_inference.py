@@ -257,8 +257,9 @@ def test_bad_emission_input_raises_clear_errors():
         categorical_log_lik(B * 2, torch.tensor([0, 1]))
     with pytest.raises(ValueError, match="scale: expected finite values > 0"):
         gaussian_log_lik(torch.zeros(2), torch.tensor([1.0, 0.0]), torch.zeros(3))
-    with pytest.raises(ValueError, match="observations: contains NaN"):
-        gaussian_log_lik(torch.zeros(2), torch.ones(2), torch.tensor([0.0, float("nan")]))
+    # NaN is a missing reading (issue 14): a row of zeros, no evidence, not an error
+    assert gaussian_log_lik(torch.zeros(2), torch.ones(2),
+                            torch.tensor([0.0, float("nan")]))[1].tolist() == [0.0, 0.0]
 
 
 # -- gradients (the learners differentiate log_likelihood) ------------------------------------

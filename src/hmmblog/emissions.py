@@ -2,6 +2,11 @@
 
 These are the only model-specific pieces: the inference core takes their output and never
 needs to know which emission produced it.
+
+Missing observations: a step without an observation gets a zero row, ℓ_t(k) = 0 for every k
+(no evidence: p(x_t | z_t) = 1 whatever the state), which the inference core treats exactly
+as if the step had no emission factor. Real-valued observations mark a gap with NaN; symbols
+mark it with ``MISSING`` = -1 (the code pandas gives a missing category, `Categorical.codes`).
 """
 
 from __future__ import annotations
@@ -12,10 +17,15 @@ from torch.distributions import Normal
 
 from hmmblog.validation import check_probabilities
 
+__all__ = ["MISSING", "categorical_log_lik", "gaussian_log_lik", "normal_log_density"]
+
+MISSING = -1  # the symbol that marks a missing categorical observation
+
 
 def categorical_log_lik(emission: torch.Tensor, observations: torch.Tensor) -> torch.Tensor:
     """log B[k, x_t] for symbols ``observations [..., T]`` (int) and ``emission [K, M]``
-    (rows sum to 1); returns ``[..., T, K]``."""
+    (rows sum to 1); returns ``[..., T, K]``. A symbol ``MISSING`` (-1) is a missing
+    observation: its row is zeros (no evidence)."""
     emission = torch.as_tensor(emission)
     observations = torch.as_tensor(observations)
     if emission.dim() != 2 or not emission.is_floating_point():
@@ -29,12 +39,17 @@ def categorical_log_lik(emission: torch.Tensor, observations: torch.Tensor) -> t
     if observations.dim() < 1:
         raise ValueError("observations: expected shape [..., T], got a scalar")
     M = emission.shape[1]
-    if observations.numel() and (observations.min() < 0 or observations.max() >= M):
+    lo, hi = (observations.min().item(), observations.max().item()) if observations.numel() \
+        else (0, 0)
+    if lo < MISSING or hi >= M:
         raise ValueError(
-            f"observations: symbols must lie in 0..{M - 1} (M = {M} from emission), got range "
-            f"{observations.min().item()}..{observations.max().item()}"
+            f"observations: symbols must lie in 0..{M - 1} (M = {M} from emission) or be "
+            f"{MISSING} (missing), got range {lo}..{hi}"
         )
-    table = emission.log().T.contiguous()  # [M, K]: row m holds log B[·, m]
+    table = emission.log().T  # [M, K]: row m holds log B[·, m]
+    if lo == MISSING:
+        table = torch.cat([table, table.new_zeros(1, table.shape[1])])  # row -1: no evidence
+    table = table.contiguous()
     if table.requires_grad or table.device.type != "cpu":
         return table[observations.long()]
     # Same rows, gathered by numpy (faster on the CPU; see benchmarks/NOTES.md).
@@ -45,7 +60,8 @@ def gaussian_log_lik(
     loc: torch.Tensor, scale: torch.Tensor, observations: torch.Tensor
 ) -> torch.Tensor:
     """log Normal(x_t; μ_k, σ_k) for real ``observations [..., T]`` and ``loc``, ``scale``
-    ``[K]``; returns ``[..., T, K]``."""
+    ``[K]``; returns ``[..., T, K]``. A NaN observation is a missing one: its row is zeros
+    (no evidence)."""
     loc, scale = torch.as_tensor(loc), torch.as_tensor(scale)
     observations = torch.as_tensor(observations)
     if loc.dim() != 1 or scale.shape != loc.shape:
@@ -61,9 +77,11 @@ def gaussian_log_lik(
         raise ValueError("observations: expected shape [..., T], got a scalar")
     if not observations.is_floating_point():
         observations = observations.to(loc.dtype if loc.is_floating_point() else torch.float64)
-    if torch.isnan(observations).any():
-        raise ValueError("observations: contains NaN")
-    return normal_log_density(observations.unsqueeze(-1), loc, scale)
+    missing = torch.isnan(observations)
+    if not missing.any():
+        return normal_log_density(observations.unsqueeze(-1), loc, scale)
+    filled = observations.masked_fill(missing, 0.0).unsqueeze(-1)  # finite gradients
+    return normal_log_density(filled, loc, scale).masked_fill(missing.unsqueeze(-1), 0.0)
 
 
 def normal_log_density(

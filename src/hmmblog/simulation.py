@@ -11,12 +11,18 @@ Two samplers:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch.distributions import Distribution
 
-from hmmblog.validation import check_emission, check_parameters, check_positive_int
+from hmmblog.validation import (
+    as_tensor,
+    check_emission,
+    check_parameters,
+    check_positive_int,
+    check_seed,
+)
 
 
 def sample(
@@ -26,18 +32,33 @@ def sample(
     num_seqs: int,
     T: int,
     seed: int,
+    *,
+    lengths: Sequence[int] | torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Draw `num_seqs` sequences of length `T`: states `[num_seqs, T]` and observations
     `[num_seqs, T, *event_shape]`, with z_1 ~ π, z_t ~ A[z_{t-1}], x_t ~ emission[z_t].
 
     `emission` has batch shape `[K]` (e.g. `Categorical(probs=B)` or `Normal(mu, sigma)`).
     The global RNG is left untouched; the same `seed` gives the same draw.
+
+    `lengths` (`num_seqs` ints in 1..T) draws a ragged batch padded to T, as `log_likelihood`
+    and friends take it: sequence n is the first `lengths[n]` steps of the same draw without
+    `lengths`, and past its end the states are -1 and the observations NaN (real values) or
+    -1 (integer ones, e.g. categorical symbols).
     """
     initial, transition = check_parameters(initial, transition)
     K = initial.shape[0]
     check_emission(emission, K)
     check_positive_int("num_seqs", num_seqs)
     check_positive_int("T", T)
+    check_seed("seed", seed)
+    if lengths is not None:
+        lengths = as_tensor("lengths", lengths)
+        if (lengths.is_floating_point() or lengths.dtype == torch.bool
+                or tuple(lengths.shape) != (num_seqs,)
+                or (lengths.numel() and (lengths.min() < 1 or lengths.max() > T))):
+            raise ValueError(f"lengths: expected {num_seqs} ints in 1..{T} (num_seqs and T), "
+                             f"got {lengths.tolist()}")
     gen = torch.Generator().manual_seed(seed)
     states = torch.empty(num_seqs, T, dtype=torch.long)
     states[:, 0] = torch.multinomial(initial.expand(num_seqs, K), 1, generator=gen)[:, 0]
@@ -52,6 +73,12 @@ def sample(
     index = states.reshape(num_seqs, T, 1, *([1] * event_dims))
     index = index.expand(num_seqs, T, 1, *every.shape[3:])
     observations = every.gather(2, index).squeeze(2)
+    if lengths is not None:
+        past = torch.arange(T) >= lengths.unsqueeze(-1)  # [N, T]
+        states = states.masked_fill(past, -1)
+        fill = float("nan") if observations.is_floating_point() else -1
+        observations = observations.masked_fill(
+            past.reshape(*past.shape, *([1] * event_dims)), fill)
     return states, observations
 
 
@@ -69,6 +96,9 @@ def sample_stepwise(
     seeded with `seed`. Returns states `[num_seqs, T]` and observations `[num_seqs, T, ...]`.
     """
     initial, transition = check_parameters(initial, transition)
+    check_positive_int("num_seqs", num_seqs)
+    check_positive_int("T", T)
+    check_seed("seed", seed)
     g = torch.Generator().manual_seed(seed)
     states = torch.empty(num_seqs, T, dtype=torch.long)
     observations = []

@@ -4,20 +4,41 @@ ValueError that starts with the argument's name ("T: expected a positive int, go
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
+from torch.distributions import Distribution
 
 __all__ = [
+    "as_tensor",
     "check_emission",
     "check_finite_number",
     "check_hmm",
+    "check_lengths",
     "check_log_lik",
     "check_parameters",
     "check_positive_int",
     "check_positive_number",
     "check_probabilities",
+    "check_seed",
     "sum_tolerance",
 ]
+
+
+def as_tensor(name: str, value: object) -> torch.Tensor:
+    """`torch.as_tensor(value)`, or a ValueError naming `name` if it is not numbers."""
+    try:
+        return torch.as_tensor(value)
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError(f"{name}: expected a tensor of numbers, got {type(value).__name__} "
+                         f"{value!r:.60}") from None
+
+
+def check_seed(name: str, value: object) -> int:
+    """`value` if it is an int (a random seed; numpy ints too)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name}: expected an int, got {value!r}")
+    return int(value)
 
 
 def check_positive_int(name: str, value: object) -> int:
@@ -48,9 +69,18 @@ def sum_tolerance(dtype: torch.dtype) -> float:
     return 1e-4 if dtype in (torch.float16, torch.bfloat16, torch.float32) else 1e-8
 
 
+def _float32_values(p: torch.Tensor) -> bool:
+    """Is `p` float64 with every entry exactly a float32 number (float32 values cast up)?"""
+    if p.dtype != torch.float64:
+        return False
+    p = p.detach()
+    return bool(torch.equal(p.float().double(), p))
+
+
 def check_probabilities(name: str, p: torch.Tensor, shape: tuple[int, ...]) -> None:
     """Raise a ValueError naming `name` unless `p` has `shape`, no NaN, entries >= 0 and
-    last-dim sums of 1 (within `sum_tolerance` of its dtype)."""
+    last-dim sums of 1 (within `sum_tolerance` of its dtype, or of float32 if every entry of
+    a float64 `p` is a float32 value: the precision the values were computed in)."""
     if tuple(p.shape) != shape:
         raise ValueError(f"{name}: expected shape {shape}, got {tuple(p.shape)}")
     if torch.isnan(p).any():
@@ -59,6 +89,10 @@ def check_probabilities(name: str, p: torch.Tensor, shape: tuple[int, ...]) -> N
         raise ValueError(f"{name}: probabilities must be >= 0, got minimum {p.min().item():.4g}")
     sums = p.sum(-1)
     worst = (sums - 1).abs().max().item()
+    if worst > sum_tolerance(p.dtype) and _float32_values(p):
+        # Computed in float32 and cast up (a float32 fit in a float64 model): they sum to 1 to
+        # float32's precision, not float64's, so that is the precision to check them to.
+        worst = worst if worst > sum_tolerance(torch.float32) else 0.0
     if worst > sum_tolerance(p.dtype):
         raise ValueError(
             f"{name}: {'rows' if p.dim() == 2 else 'entries'} must sum to 1, "
@@ -71,8 +105,8 @@ def check_parameters(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Validate π ``[K]`` and A ``[K, K]`` (a distribution and a row-stochastic matrix);
     return them as floating tensors of one common dtype."""
-    initial = torch.as_tensor(initial)
-    transition = torch.as_tensor(transition)
+    initial = as_tensor("initial", initial)
+    transition = as_tensor("transition", transition)
     if not initial.is_floating_point():
         initial = initial.double()
     dtype = torch.promote_types(initial.dtype, transition.dtype)
@@ -89,7 +123,7 @@ def check_parameters(
 
 def check_log_lik(log_lik: torch.Tensor, K: int) -> torch.Tensor:
     """Validate per-step emission log-likelihoods ``[..., T, K]`` (T >= 1, no NaN, no +inf)."""
-    log_lik = torch.as_tensor(log_lik)
+    log_lik = as_tensor("log_lik", log_lik)
     if not log_lik.is_floating_point():
         raise ValueError(f"log_lik: expected a floating tensor, got dtype {log_lik.dtype}")
     if log_lik.dim() < 2 or log_lik.shape[-1] != K:
@@ -121,8 +155,37 @@ def check_hmm(
     return initial.to(dtype).log(), transition.to(dtype), log_lik.to(dtype)
 
 
+def check_lengths(lengths: object, log_lik: torch.Tensor) -> torch.Tensor | None:
+    """``lengths [...]`` (one int per sequence of ``log_lik [..., T, K]``, each in 1..T) as an
+    int64 tensor, or None if None."""
+    if lengths is None:
+        return None
+    batch, T = tuple(log_lik.shape[:-2]), log_lik.shape[-2]
+    lengths = as_tensor("lengths", lengths)
+    if lengths.is_floating_point() or lengths.is_complex() or lengths.dtype == torch.bool:
+        raise ValueError(f"lengths: expected integers, got dtype {lengths.dtype}")
+    if tuple(lengths.shape) != batch:
+        raise ValueError(
+            f"lengths: expected shape {list(batch)} (one length per sequence of log_lik "
+            f"{list(log_lik.shape)}), got {list(lengths.shape)}"
+        )
+    if lengths.numel() and (lengths.min() < 1 or lengths.max() > T):
+        raise ValueError(
+            f"lengths: expected lengths in 1..{T} (T from log_lik), got range "
+            f"{lengths.min().item()}..{lengths.max().item()}"
+        )
+    return lengths.long().to(log_lik.device)
+
+
 def check_emission(emission: object, K: int) -> None:
     """An emission distribution must have batch shape ``(K,)``: one distribution per state."""
+    if not isinstance(emission, Distribution):
+        raise ValueError(
+            f"emission: expected a torch Distribution with batch shape [{K}] (one per state, "
+            f"K from initial), such as Categorical(probs=B) or Normal(loc, scale), got "
+            f"{type(emission).__name__}"
+            + (f" of shape {list(emission.shape)}" if isinstance(emission, torch.Tensor) else "")
+        )
     if tuple(emission.batch_shape) != (K,):
         raise ValueError(
             f"emission: expected batch shape ({K},) (one distribution per state, K from "

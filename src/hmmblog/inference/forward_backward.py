@@ -3,6 +3,14 @@
 Both functions take π ``[K]``, A ``[K, K]`` and per-step log-likelihoods ``log_lik [..., T, K]``
 and are batched over the leading dimensions ``...`` (many sequences at once).
 
+No evidence at a step (a missing observation) is a zero row, ℓ_t(k) = 0 for every k: the
+step's emission factor is 1, so the results are those of the model with that factor dropped
+(the emission helpers in `hmmblog.emissions` give zero rows for NaN and -1).
+
+Ragged batches: ``lengths [...]`` (ints, 1 <= length <= T) gives each sequence's own length in
+a batch padded to the longest T. Each sequence's results equal running it alone; the padding's
+values are ignored, and posterior rows past a sequence's end are zeros.
+
 How the recursions are fast without giving up exactness: the forward recursion
 
     α_t = (α_{t-1} A) ∘ p(x_t | ·)
@@ -24,7 +32,7 @@ from typing import NamedTuple
 
 import torch
 
-from hmmblog.validation import check_hmm
+from hmmblog.validation import check_hmm, check_lengths
 
 __all__ = ["MAX_BLOCK_WORK", "MIN_BLOCK", "PARALLEL_ROWS", "associative_scan", "log_likelihood",
            "posterior"]
@@ -190,11 +198,27 @@ def _backward_pass(
 # Public API
 
 
+def _past_end(ll: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor | None:
+    """``[..., T]`` True at the steps past each sequence's length (None if none)."""
+    if lengths is None:
+        return None
+    past = torch.arange(ll.shape[-2], device=ll.device) >= lengths.unsqueeze(-1)
+    return past if past.any() else None
+
+
 def log_likelihood(
-    initial: torch.Tensor, transition: torch.Tensor, log_lik: torch.Tensor
+    initial: torch.Tensor,
+    transition: torch.Tensor,
+    log_lik: torch.Tensor,
+    lengths: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """log p(x_1..x_T) = log Σ_z π_{z_1} Π_t A_{z_{t-1} z_t} Π_t p(x_t | z_t), shape ``[...]``."""
+    """log p(x_1..x_T) = log Σ_z π_{z_1} Π_t A_{z_{t-1} z_t} Π_t p(x_t | z_t), shape ``[...]``;
+    with ``lengths [...]``, each sequence's own log p(x_1..x_{length})."""
     log_pi, A, ll = check_hmm(initial, transition, log_lik)
+    lengths = check_lengths(lengths, ll)
+    past = _past_end(ll, lengths)
+    if past is not None:  # the rows past the end become "no evidence": exact for log p(x)
+        ll = ll.masked_fill(past.unsqueeze(-1), 0.0)
     first = log_pi + ll[..., 0, :]
     if ll.shape[-2] == 1:
         return first.logsumexp(-1)
@@ -216,10 +240,21 @@ def log_likelihood(
 
 
 def posterior(
-    initial: torch.Tensor, transition: torch.Tensor, log_lik: torch.Tensor
+    initial: torch.Tensor,
+    transition: torch.Tensor,
+    log_lik: torch.Tensor,
+    lengths: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Smoothed marginals p(z_t = k | x_1..x_T) ∝ α_t(k) β_t(k), shape ``[..., T, K]``."""
+    """Smoothed marginals p(z_t = k | x_1..x_T) ∝ α_t(k) β_t(k), shape ``[..., T, K]``; with
+    ``lengths [...]``, each sequence's own marginals and zero rows past its end."""
     log_pi, A, ll = check_hmm(initial, transition, log_lik)
+    lengths = check_lengths(lengths, ll)
+    past = _past_end(ll, lengths)
+    if past is not None:
+        # No evidence past the end leaves the marginals before it exact (β sums to 1 over the
+        # padding); the rows past the end are then set to zero.
+        ll = ll.masked_fill(past.unsqueeze(-1), 0.0)
+        return posterior(initial, transition, ll).masked_fill(past.unsqueeze(-1), 0.0)
     T = ll.shape[-2]
     first = log_pi + ll[..., 0, :]
     if T == 1:

@@ -10,12 +10,14 @@ import pyro
 import pyro.distributions as dist
 import torch
 
+from hmmblog.emissions import MISSING
 from hmmblog.learning.engine import (
     EmissionFamily,
     HMMFit,
     hmm_model,
     hmm_model_enumerated,
     learn,
+    pad_as_missing,
     register,
 )
 from hmmblog.validation import check_positive_int
@@ -28,12 +30,14 @@ class Categorical(EmissionFamily):
     """x_t | z_t = k ~ Categorical(B_k), B ``[..., K, M]``; the site `B` is the result's
     `emission`. Observations are integer symbols ``[..., N, T]``; leading dims are
     independent datasets, each with its own π, A, B (Adam is elementwise, so fitting them side
-    by side equals separate fits)."""
+    by side equals separate fits). The symbol -1 (`hmmblog.emissions.MISSING`) marks a
+    missing observation."""
 
     name = "categorical"
     sites = ("B",)
     fields = ("emission",)
     event_dims = 1
+    gap = MISSING
 
     def check(self, observations: torch.Tensor, M: int | None,
               name: str = "observations") -> torch.Tensor:
@@ -46,11 +50,16 @@ class Categorical(EmissionFamily):
         if x.numel() == 0:
             raise ValueError(f"{name}: expected at least one symbol, got shape {tuple(x.shape)}")
         lo, hi = int(x.min()), int(x.max())
-        if lo < 0 or (M is not None and hi >= M):
+        if lo < MISSING or (M is not None and hi >= M):
             top = "" if M is None else f"0..{M - 1}"
-            raise ValueError(f"{name}: expected symbols in {top or '0, 1, ...'}, "
-                             f"got values in {lo}..{hi}")
+            raise ValueError(f"{name}: expected symbols in {top or '0, 1, ...'} "
+                             f"(or {MISSING}: missing), got values in {lo}..{hi}")
+        if hi < 0:
+            raise ValueError(f"{name}: every symbol is missing ({MISSING}), nothing to learn")
         return x.long()
+
+    def observed(self, observations: torch.Tensor) -> torch.Tensor:
+        return observations != MISSING
 
     def symbols(self, observations: torch.Tensor, M: int | None) -> int:
         return int(observations.max()) + 1 if M is None else M
@@ -110,13 +119,17 @@ def learn_discrete(
     enumerate_states: bool = False,
     init: dict[str, torch.Tensor] | None = None,
     optimizer: str = "adam",
+    lengths: torch.Tensor | None = None,
 ) -> HMMFit:
     """MAP estimate of (π, A, B) of a K-state, M-symbol HMM from `sequences [..., N, T]`:
     `learn(sequences, K, "categorical", M=M, ...)` with post 2's defaults (the original's
     recipe: seed 0, a prior draw, Adam(0.05), 400 steps). The result's `emission` is B.
-    `init` gives start values for the sites "pi", "A", "B"."""
+    `init` gives start values for the sites "pi", "A", "B". `lengths [..., N]`: a ragged
+    batch (see `learn`); -1 marks a missing symbol."""
     check_positive_int("K", K)
     check_positive_int("M", M)
+    if lengths is not None:
+        sequences = pad_as_missing(CATEGORICAL, sequences, lengths)
     x = CATEGORICAL.check(sequences, M, "sequences")
     if enumerate_states and x.dim() != 2:
         raise ValueError("sequences: the enumerated model takes one dataset [N, T], "

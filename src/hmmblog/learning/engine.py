@@ -10,6 +10,11 @@ with the states summed out exactly by `DiscreteHMM` (or enumerated step by step 
 is a small plug-in, an `EmissionFamily`: how to check the data, the prior of θ, the
 distribution of x given θ and, optionally, a data-driven start and a change of units.
 Adding a family is one short module (`hmmblog.learning.poisson` is the example).
+
+Missing observations (NaN for real values, -1 for categorical symbols, as in
+`hmmblog.emissions`) are steps without evidence: the model masks their emission factor out
+(`observed`), so they still move the chain but say nothing about the state. The enumerated
+story does not take them.
 """
 
 from __future__ import annotations
@@ -28,10 +33,10 @@ from torch.distributions import Distribution
 
 from hmmblog.learning.fit import fit_map
 from hmmblog.models import hmm_story, start_transition_logits
-from hmmblog.validation import check_positive_int
+from hmmblog.validation import as_tensor, check_lengths, check_positive_int
 
 __all__ = ["FAMILIES", "EmissionFamily", "HMMFit", "hmm_model", "hmm_model_enumerated", "learn",
-           "register", "state_prior"]
+           "nanmean", "nanstd", "pad_as_missing", "register", "state_prior"]
 
 
 class EmissionFamily:
@@ -45,12 +50,18 @@ class EmissionFamily:
     fields: ClassVar[tuple[str, ...]]
     event_dims: ClassVar[int] = 0  # dims after the state axis in each θ site (B [K, M]: 1)
     standardizable: ClassVar[bool] = False  # does `to_data_units` exist?
+    gap: ClassVar[float | int | None] = None  # the missing value `observed` reads, if any
 
     def check(self, observations: torch.Tensor, M: int | None,
               name: str = "observations") -> torch.Tensor:
         """The observations `[N, T]` (`[..., N, T]` if the family fits datasets side by side)
         as the model reads them; a ValueError naming `name` if they do not fit."""
         raise NotImplementedError
+
+    def observed(self, observations: torch.Tensor) -> torch.Tensor:
+        """``[..., N, T]`` True where there is an observation (default: everywhere). A
+        family that takes missing values marks them False here; the model masks them out."""
+        return torch.ones_like(observations, dtype=torch.bool)
 
     def symbols(self, observations: torch.Tensor, M: int | None) -> int | None:
         """M, the size of the observation alphabet, if the family has one (else None)."""
@@ -108,11 +119,16 @@ def hmm_model(family: EmissionFamily, observations: torch.Tensor, K: int,
     independent datasets, each with its own π, A, θ."""
     batch, (N, T) = observations.shape[:-2], observations.shape[-2:]
     pi, A, theta = family.prior(observations, K, M)
+    emission = family.distribution(
+        **{k: _per_state(v, family.event_dims) for k, v in theta.items()})  # [..., 1, 1, K]
+    observed = family.observed(observations)
+    if not observed.all():  # missing steps: a valid stand-in value, its factor masked to 1
+        observations = observations.masked_fill(~observed, 0)
+        emission = emission.mask(observed.unsqueeze(-1))  # [..., N, T, K]
     hmm = dist.DiscreteHMM(
         initial_logits=torch.zeros(K, dtype=pi.dtype),  # irrelevant: every row of step 0 is π
         transition_logits=start_transition_logits(pi, A, T).unsqueeze(-4),  # [..., 1, T, K, K]
-        observation_dist=family.distribution(
-            **{k: _per_state(v, family.event_dims) for k, v in theta.items()}),  # [..., 1, 1, K]
+        observation_dist=emission,
     )
     with contextlib.ExitStack() as stack:
         for i, size in enumerate(batch):
@@ -128,6 +144,36 @@ def hmm_model_enumerated(family: EmissionFamily, observations: torch.Tensor, K: 
     `observations [N, T]`."""
     pi, A, theta = family.prior(observations, K, M)
     hmm_story(pi, A, family.distribution(**theta), observations)
+
+
+def pad_as_missing(family: EmissionFamily, observations: object,
+                    lengths: object) -> torch.Tensor:
+    """`observations [..., N, T]` with the steps past each sequence's length set to the
+    family's missing value (`gap`)."""
+    if family.gap is None:
+        raise ValueError(f"lengths: not available for {family.name} emissions (they take no "
+                         f"missing values)")
+    x = as_tensor("observations", observations)
+    if x.dim() < 2:
+        raise ValueError(f"observations: expected [..., N, T], got shape {tuple(x.shape)}")
+    lengths = check_lengths(lengths, x.unsqueeze(-1))
+    past = torch.arange(x.shape[-1]) >= lengths.unsqueeze(-1)
+    if family.gap != family.gap and not x.is_floating_point():
+        return x  # NaN marks gaps in real values: the family's check refuses these
+    return x.masked_fill(past, family.gap)
+
+
+def nanmean(x: torch.Tensor) -> torch.Tensor:
+    """The mean of the values of `x` that are not NaN (`x.mean()` itself if none is)."""
+    gaps = torch.isnan(x)
+    return x[~gaps].mean() if gaps.any() else x.mean()
+
+
+def nanstd(x: torch.Tensor) -> torch.Tensor:
+    """The standard deviation (n - 1) of the values of `x` that are not NaN (`x.std()`
+    itself if none is)."""
+    gaps = torch.isnan(x)
+    return x[~gaps].std() if gaps.any() else x.std()
 
 
 @dataclass(frozen=True)
@@ -171,10 +217,14 @@ def learn(
     check_every: int = 50,
     enumerate_states: bool = False,
     optimizer: str = "adam",
+    lengths: torch.Tensor | None = None,
 ) -> HMMFit:
     """MAP estimate of (π, A, θ) of a K-state HMM with `emission` emissions from
     `observations [N, T]` (categorical: `[..., N, T]`, leading dims independent datasets fitted
-    side by side; M symbols, by default one more than the largest symbol seen).
+    side by side; M symbols, by default one more than the largest symbol seen). Missing
+    observations (NaN, or -1 for symbols) are steps without evidence. `lengths [..., N]`
+    gives each sequence's length in a ragged batch padded to T: the padding, whatever its
+    values, is read as missing, which leaves each sequence's likelihood exactly its own.
 
     SVI with an AutoDelta guide (`fit_map`): `steps` Adam(`lr`) steps (``optimizer="lbfgs"``
     to converge), restart r seeded with `seed + r`, the lowest final loss kept, and the rule
@@ -183,21 +233,32 @@ def learn(
     dict of start values by site name. `standardize` fits (x - mean) / std and maps θ back
     (Gaussian). `enumerate_states` fits the step-by-step story instead of `DiscreteHMM`.
     """
-    family = FAMILIES[emission] if isinstance(emission, str) else emission
+    if isinstance(emission, str) and emission in FAMILIES:
+        family = FAMILIES[emission]
+    elif isinstance(emission, EmissionFamily):
+        family = emission
+    else:
+        raise ValueError(f"emission: expected one of {sorted(FAMILIES)} or an EmissionFamily, "
+                         f"got {emission!r}")
     check_positive_int("K", K)
     if M is not None:
         check_positive_int("M", M)
+    if lengths is not None:
+        observations = pad_as_missing(family, observations, lengths)
     x = family.check(observations, M)
     M = family.symbols(x, M)
     if enumerate_states and x.dim() != 2:
         raise ValueError(f"observations: the enumerated model takes one dataset [N, T], "
                          f"got shape {tuple(x.shape)}")
+    if enumerate_states and not family.observed(x).all():
+        raise ValueError("enumerate_states: the enumerated model takes no missing "
+                         "observations (the default model does)")
     if isinstance(init, str) and init not in ("prior", "kmeans"):
         raise ValueError(f"init: expected 'prior', 'kmeans' or a dict of start values, "
                          f"got {init!r}")
     if standardize and not family.standardizable:
         raise ValueError(f"standardize: not available for {family.name} emissions")
-    center, spread = (x.mean(), x.std()) if standardize else (None, None)
+    center, spread = (nanmean(x), nanstd(x)) if standardize else (None, None)
     if standardize and not spread > 0:
         raise ValueError("observations: all values are equal, nothing to learn")
     x_fit = (x - center) / spread if standardize else x

@@ -17,6 +17,8 @@ from hmmblog.learning.engine import (
     hmm_model,
     hmm_model_enumerated,
     learn,
+    nanmean,
+    nanstd,
     register,
     state_prior,
 )
@@ -27,40 +29,50 @@ __all__ = ["Gaussian", "gaussian_model", "gaussian_model_enumerated", "kmeans_in
            "learn_gaussian"]
 
 
-def check_real_sequences(observations: torch.Tensor, name: str = "observations") -> torch.Tensor:
-    """`observations` as a floating tensor [N, T] of at least two finite values."""
+def check_real_sequences(observations: torch.Tensor, name: str = "observations",
+                         missing: bool = False) -> torch.Tensor:
+    """`observations` as a floating tensor [N, T] of at least two finite values (and, if
+    `missing`, NaN for missing ones)."""
     x = torch.as_tensor(observations)
     if x.dim() != 2 or not x.is_floating_point():
         raise ValueError(
             f"{name}: expected a floating tensor [N, T] (N sequences of T real values), "
             f"got dtype {x.dtype} and shape {tuple(x.shape)}"
         )
-    if x.numel() < 2 or not torch.isfinite(x).all():
+    finite = torch.isfinite(x)
+    allowed = finite | torch.isnan(x) if missing else finite
+    if int(finite.sum()) < 2 or not allowed.all():
         raise ValueError(
-            f"{name}: expected at least two finite values, "
-            f"got shape {tuple(x.shape)} with NaN/inf or too few values"
+            f"{name}: expected at least two finite values"
+            f"{' (NaN: missing)' if missing else ''}, "
+            f"got shape {tuple(x.shape)} with {'inf' if missing else 'NaN/inf'} or too few values"
         )
     return x
 
 
 class Gaussian(EmissionFamily):
     """x_t | z_t = k ~ N(μ_k, σ_k) with μ_k ~ N(mean(x), 3·std(x)) and σ_k ~ LogNormal(0, 1):
-    the sites `locs`, `scales` are the result's `loc`, `scale`. Observations `[N, T]`."""
+    the sites `locs`, `scales` are the result's `loc`, `scale`. Observations `[N, T]`, NaN
+    where missing (the prior's mean and spread, and the k-means start, use the others)."""
 
     name = "gaussian"
     sites = ("locs", "scales")
     fields = ("loc", "scale")
     standardizable = True
+    gap = float("nan")
 
     def check(self, observations: torch.Tensor, M: int | None,
               name: str = "observations") -> torch.Tensor:
-        return check_real_sequences(observations, name)
+        return check_real_sequences(observations, name, missing=True)
+
+    def observed(self, observations: torch.Tensor) -> torch.Tensor:
+        return ~torch.isnan(observations)
 
     def prior(self, observations: torch.Tensor, K: int, M: int | None
               ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         x = observations
         with state_prior(K, x) as (pi, A):
-            locs = pyro.sample("locs", dist.Normal(x.mean(), 3 * x.std()))
+            locs = pyro.sample("locs", dist.Normal(nanmean(x), 3 * nanstd(x)))
             scales = pyro.sample("scales", dist.LogNormal(x.new_zeros(()), x.new_ones(())))
         return pi, A, {"locs": locs, "scales": scales}
 
@@ -68,6 +80,10 @@ class Gaussian(EmissionFamily):
         return dist.Normal(locs, scales)
 
     def start(self, observations: torch.Tensor, K: int) -> dict[str, torch.Tensor]:
+        # k-means needs a value at every step: a gap takes the median reading (a start only)
+        gaps = torch.isnan(observations)
+        if gaps.any():
+            observations = observations.masked_fill(gaps, observations[~gaps].median())
         return kmeans_init(observations, K)
 
     def to_data_units(self, theta: dict[str, torch.Tensor], center: torch.Tensor,
@@ -125,6 +141,7 @@ def learn_gaussian(
     tol: float | None = None,
     check_every: int = 50,
     enumerate_states: bool = False,
+    lengths: torch.Tensor | None = None,
 ) -> HMMFit:
     """MAP estimate of (π, A, μ, σ) of a K-state Gaussian-emission HMM from `observations
     [N, T]`: `learn(observations, K, "gaussian", ...)` with post 3's defaults (the original's
@@ -132,9 +149,10 @@ def learn_gaussian(
     `init="kmeans"` starts at `kmeans_init` (which avoids the local optima where two states
     share one cluster; its restarts all coincide). `standardize=True` fits (y - mean) / std
     and maps μ, σ back (Adam's step is in data units, so use it when the data are far from
-    unit scale; the priors then act on the standardised values)."""
+    unit scale; the priors then act on the standardised values). NaN readings are missing;
+    `lengths [N]` gives a ragged batch (see `learn`)."""
     if init not in ("prior", "kmeans"):
         raise ValueError(f"init: expected 'prior' or 'kmeans', got {init!r}")
     return learn(observations, K, GAUSSIAN, steps=steps, lr=lr, seed=seed, restarts=restarts,
                  init=init, standardize=standardize, tol=tol, check_every=check_every,
-                 enumerate_states=enumerate_states)
+                 enumerate_states=enumerate_states, lengths=lengths)
