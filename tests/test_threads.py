@@ -1,5 +1,5 @@
-"""A library call never changes the caller's thread settings (#14): after the caller sets
-`torch.set_num_threads(1)`, every public entry point that can go multi-threaded leaves it at 1.
+"""A library call never changes the caller's thread settings (#14): whatever the caller set with
+`torch.set_num_threads` (1 or 2 here), every public entry point that touches threads leaves it.
 
 Run in a fresh interpreter: numba's OpenMP layer, once launched in this process by any earlier
 test, would not reset the count again, and the check would pass whatever the code does."""
@@ -8,9 +8,12 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 SCRIPT = textwrap.dedent("""
+    import sys
     import torch
-    torch.set_num_threads(1)
+    torch.set_num_threads(int(sys.argv[1]))
     from hmmblog import log_likelihood, posterior, viterbi
     from hmmblog.inference import factorial_viterbi
     from hmmblog.nilm import disaggregate, random_household, simulate_household
@@ -39,10 +42,11 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-def test_public_calls_leave_the_callers_thread_count_alone():
-    done = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
-                          timeout=600)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_public_calls_leave_the_callers_thread_count_alone(threads: int):
+    done = subprocess.run([sys.executable, "-c", SCRIPT, str(threads)], capture_output=True,
+                          text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     seen = eval(done.stdout.strip().splitlines()[-1])  # noqa: S307 - our own script's dict
-    changed = {name: n for name, n in seen.items() if n != 1}
-    assert not changed, f"calls that changed torch's thread count from 1: {changed}"
+    changed = {name: n for name, n in seen.items() if n != threads}
+    assert not changed, f"calls that changed torch's thread count from {threads}: {changed}"

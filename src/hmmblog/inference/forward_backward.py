@@ -32,6 +32,7 @@ from typing import NamedTuple
 
 import torch
 
+from hmmblog.inference.rows import one_torch_thread
 from hmmblog.validation import check_hmm, check_lengths
 
 __all__ = ["MAX_BLOCK_WORK", "MIN_BLOCK", "PARALLEL_ROWS", "associative_scan", "log_likelihood",
@@ -206,6 +207,7 @@ def _past_end(ll: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor | 
     return past if past.any() else None
 
 
+@one_torch_thread
 def log_likelihood(
     initial: torch.Tensor,
     transition: torch.Tensor,
@@ -239,6 +241,7 @@ def log_likelihood(
     return total.log() + offset + log_scale[0]
 
 
+@one_torch_thread
 def posterior(
     initial: torch.Tensor,
     transition: torch.Tensor,
