@@ -27,7 +27,7 @@ import numba
 import numpy as np
 import torch
 
-from hmmblog.inference.rows import for_rows
+from hmmblog.inference.rows import for_rows, one_torch_thread
 from hmmblog.validation import check_hmm, check_lengths
 
 __all__ = ["ViterbiResult", "path_log_joint", "path_log_prior", "viterbi", "viterbi_rows"]
@@ -91,6 +91,7 @@ def path_log_joint(
     return path_log_prior(log_pi, log_A, path) + emitted
 
 
+@one_torch_thread
 def viterbi(
     initial: torch.Tensor,
     transition: torch.Tensor,
