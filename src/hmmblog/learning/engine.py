@@ -36,7 +36,7 @@ from hmmblog.models import hmm_story, start_transition_logits
 from hmmblog.validation import as_tensor, check_lengths, check_positive_int
 
 __all__ = ["FAMILIES", "EmissionFamily", "HMMFit", "hmm_model", "hmm_model_enumerated", "learn",
-           "nanmean", "nanstd", "pad_as_missing", "register", "state_prior"]
+           "nanstd", "pad_as_missing", "register", "state_prior"]
 
 
 class EmissionFamily:
@@ -163,15 +163,9 @@ def pad_as_missing(family: EmissionFamily, observations: object,
     return x.masked_fill(past, family.gap)
 
 
-def nanmean(x: torch.Tensor) -> torch.Tensor:
-    """The mean of the values of `x` that are not NaN (`x.mean()` itself if none is)."""
-    gaps = torch.isnan(x)
-    return x[~gaps].mean() if gaps.any() else x.mean()
-
-
 def nanstd(x: torch.Tensor) -> torch.Tensor:
     """The standard deviation (n - 1) of the values of `x` that are not NaN (`x.std()`
-    itself if none is)."""
+    itself if none is); torch has `nanmean` but no `nanstd`."""
     gaps = torch.isnan(x)
     return x[~gaps].std() if gaps.any() else x.std()
 
@@ -258,7 +252,7 @@ def learn(
                          f"got {init!r}")
     if standardize and not family.standardizable:
         raise ValueError(f"standardize: not available for {family.name} emissions")
-    center, spread = (nanmean(x), nanstd(x)) if standardize else (None, None)
+    center, spread = (torch.nanmean(x), nanstd(x)) if standardize else (None, None)
     if standardize and not spread > 0:
         raise ValueError("observations: all values are equal, nothing to learn")
     x_fit = (x - center) / spread if standardize else x

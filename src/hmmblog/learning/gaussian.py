@@ -17,7 +17,6 @@ from hmmblog.learning.engine import (
     hmm_model,
     hmm_model_enumerated,
     learn,
-    nanmean,
     nanstd,
     register,
     state_prior,
@@ -72,7 +71,7 @@ class Gaussian(EmissionFamily):
               ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         x = observations
         with state_prior(K, x) as (pi, A):
-            locs = pyro.sample("locs", dist.Normal(nanmean(x), 3 * nanstd(x)))
+            locs = pyro.sample("locs", dist.Normal(torch.nanmean(x), 3 * nanstd(x)))
             scales = pyro.sample("scales", dist.LogNormal(x.new_zeros(()), x.new_ones(())))
         return pi, A, {"locs": locs, "scales": scales}
 
