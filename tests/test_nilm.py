@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import replace
 from unittest import mock
 
 import numpy as np
@@ -104,7 +105,7 @@ def test_log_joint_matches_brute_force_and_product_viterbi() -> None:
         best = max(best, log_joint(hh.aggregate, apps, z, 40.0, 10.0).item())
     exact = disaggregate_exact(hh.aggregate, apps, 40.0, 10.0)
     assert exact.log_joint.item() == pytest.approx(best, abs=1e-9)
-    initial, transition, power = product_chain(apps)
+    initial, transition, power, _ = product_chain(apps)
     ll = torch.distributions.Normal(10.0 + power, 40.0).log_prob(hh.aggregate[:, None])
     assert viterbi(initial, transition, ll).log_joint.item() == pytest.approx(best, abs=1e-9)
 
@@ -114,7 +115,7 @@ def test_single_appliance_equals_core_viterbi() -> None:
     hh = simulate_household([a], 3000, noise_std=60.0, background=150.0, seed=5)
     ll = torch.distributions.Normal(150.0 + a.power, 60.0).log_prob(hh.aggregate[:, None])
     ref = viterbi(a.initial, a.transition, ll)
-    got = disaggregate(hh.aggregate, [a], 60.0, 150.0)
+    got = disaggregate(hh.aggregate, [a], 60.0, 150.0, unmetered=False)
     assert torch.equal(got.states[0], ref.path)
     assert got.log_joint.item() == pytest.approx(ref.log_joint.item(), rel=1e-12)
 
@@ -124,7 +125,7 @@ def test_disaggregate_equals_exact_on_low_noise_households(seed: int) -> None:
     apps = _tiny()
     hh = simulate_household(apps, 400, noise_std=5.0, background=50.0, seed=seed)
     exact = disaggregate_exact(hh.aggregate, apps, 5.0, 50.0)
-    ours = disaggregate(hh.aggregate, apps, 5.0, 50.0)
+    ours = disaggregate(hh.aggregate, apps, 5.0, 50.0, unmetered=False)
     assert torch.equal(exact.states, hh.states)  # unique answer: the truth
     assert torch.equal(ours.states, exact.states)
     assert ours.states.dtype == torch.int64 and ours.power.shape == (3, 400)
@@ -133,9 +134,9 @@ def test_disaggregate_equals_exact_on_low_noise_households(seed: int) -> None:
 def test_disaggregate_is_deterministic_and_sweeps_only_help() -> None:
     apps = random_household(6, seed=11)
     hh = simulate_household(apps, 1440, noise_std=20.0, background=150.0, seed=11)
-    one = disaggregate(hh.aggregate, apps, 20.0, 150.0, max_sweeps=1)
-    full = disaggregate(hh.aggregate, apps, 20.0, 150.0)
-    again = disaggregate(hh.aggregate, apps, 20.0, 150.0)
+    one = disaggregate(hh.aggregate, apps, 20.0, 150.0, max_sweeps=1, unmetered=False)
+    full = disaggregate(hh.aggregate, apps, 20.0, 150.0, unmetered=False)
+    again = disaggregate(hh.aggregate, apps, 20.0, 150.0, unmetered=False)
     assert torch.equal(full.states, again.states)
     assert full.log_joint >= one.log_joint - 1e-9
     assert full.log_joint.item() == pytest.approx(
@@ -153,7 +154,7 @@ def test_the_background_is_subtracted_from_the_start_on() -> None:
     orders = [list(range(len(apps)))]
     assert torch.equal(greedy_start(hh.aggregate, apps, 5.0, 50.0, orders),
                        greedy_start(shifted, apps, 5.0, 1050.0, orders))
-    icm = {"restarts": 1, "anneal": (), "pairs": False, "max_sweeps": 1}
+    icm = {"restarts": 1, "anneal": (), "pairs": False, "max_sweeps": 1, "unmetered": False}
     low = disaggregate(hh.aggregate, apps, 5.0, 50.0, **icm)
     high = disaggregate(shifted, apps, 5.0, 1050.0, **icm)
     assert torch.equal(low.states, high.states)
@@ -166,7 +167,7 @@ def test_sweeps_counts_the_sweeps_that_ran() -> None:
     run stops after two sweeps without a change."""
     apps = random_household(6, seed=11)
     hh = simulate_household(apps, 1440, noise_std=20.0, background=150.0, seed=11)
-    icm = {"restarts": 1, "anneal": (), "pairs": False}
+    icm = {"restarts": 1, "anneal": (), "pairs": False, "unmetered": False}
     order = nilm_orders(apps, 1)[0]
     start = greedy_start(hh.aggregate, apps, 20.0, 150.0, [order])
     by_hand = BlockAscent(hh.aggregate, apps, 20.0, 150.0, start)
@@ -191,7 +192,7 @@ def test_pyro_story_enumerates_to_the_exact_answers() -> None:
     # log p(y) by Pyro's exact enumeration equals the core's forward algorithm on the product.
     elbo = TraceEnum_ELBO(max_plate_nesting=0)
     log_evidence = -elbo.loss(model, lambda *a, **k: None, apps, 30.0, 0.0, y)
-    initial, transition, power = product_chain(apps)
+    initial, transition, power, _ = product_chain(apps)
     ll = torch.distributions.Normal(power, 30.0).log_prob(y[:, None])
     assert log_evidence == pytest.approx(log_likelihood(initial, transition, ll).item(), rel=1e-9)
     # MAP by Pyro (max-product over the enumerated story) equals product-state Viterbi.
@@ -211,7 +212,7 @@ def test_close_to_exact_on_realistic_households() -> None:
         apps = random_household(N, seed=40 + seed)
         hh = simulate_household(apps, 1440, noise_std=20.0, background=150.0, seed=seed)
         exact = disaggregate_exact(hh.aggregate, apps, 20.0, 150.0)
-        ours = disaggregate(hh.aggregate, apps, 20.0, 150.0)
+        ours = disaggregate(hh.aggregate, apps, 20.0, 150.0, unmetered=False)
         gaps.append(
             (f1_score(hh.power, exact.power).mean() - f1_score(hh.power, ours.power).mean()).item()
         )
@@ -253,28 +254,37 @@ def test_a_local_refit_finds_what_a_full_refit_finds() -> None:
     full = BlockAscent(hh.aggregate, apps, 20.0, 150.0, torch.from_numpy(local.states.copy()))
     with mock.patch.object(decoder, "viterbi_paths", wraps=decoder.viterbi_paths) as fit:
         local.update((0, 2), local=True)
-    assert fit.call_args.args[1].shape[1] == 100 + 2 * local.margin  # only around 600..700
+    margin = local.steps(local.margin_minutes)
+    assert fit.call_args.args[1].shape[1] == 100 + 2 * margin  # only around 600..700
     full.update((0, 2))
     assert np.array_equal(local.states, full.states)
     assert np.allclose(local.total, full.total)
 
 
-def test_a_local_refit_is_the_exact_optimum_over_its_window() -> None:
+@pytest.mark.parametrize("real_meter", [False, True])
+def test_a_local_refit_is_the_exact_optimum_over_its_window(real_meter: bool) -> None:
     """Brute force over every state of a chain inside a 5-step window: the local refit reaches
     the best log p(z, y) with everything outside the window held fixed — which needs the
-    transitions into and out of the window (vague readings make them decide)."""
+    transitions into and out of the window (vague readings make them decide). With
+    `real_meter`, appliances wander around their levels (per-state variances that change
+    with the states) and readings go missing, inside the windows too."""
     apps = random_household(4, seed=5)
+    if real_meter:
+        apps = [replace(a, scale=0.1 * a.power + 3.0) for a in apps]
     hh = simulate_household(apps, 1440, noise_std=20.0, background=150.0, seed=5)
-    sigma, truth = 400.0, hh.states.numpy()
+    sigma, truth, y = 400.0, hh.states.numpy(), hh.aggregate.clone()
+    if real_meter:
+        y[::3] = float("nan")
     for t0 in np.flatnonzero(np.diff(truth[0]))[:10].tolist():  # where chain 0 switches
-        dec = BlockAscent(hh.aggregate, apps, sigma, 150.0, hh.states[None].clone())
+        dec = BlockAscent(y, apps, sigma, 150.0, hh.states[None].clone())
         dec.update((0,), local=True)  # fit once (it remembers its residual and its states)
         dec.states[0, 1, t0] = 1 - dec.states[0, 1, t0]  # then chain 1 moves at that step only
         for n in range(4):
             dec.contrib[0, n] = apps[n].power.numpy()[dec.states[0, n]]
-        dec.total = dec.contrib.sum(1)
+            dec.var[0, n] = apps[n].scale.numpy()[dec.states[0, n]] ** 2
+        dec.total, dec.var_total = dec.contrib.sum(1), dec.var.sum(1)
         before = dec.states.copy()
-        with (mock.patch.object(dec, "margin", 2),
+        with (mock.patch.object(dec, "margin_minutes", 2.0),
               mock.patch.object(decoder, "viterbi_paths", wraps=decoder.viterbi_paths) as fit):
             dec.update((0,), local=True)
         assert fit.call_args.args[1].shape[1] == 5  # the window alone was refit
@@ -286,8 +296,8 @@ def test_a_local_refit_is_the_exact_optimum_over_its_window() -> None:
         for choice in itertools.product(range(apps[0].K), repeat=5):
             states = torch.from_numpy(before[0].copy())
             states[0, window] = torch.tensor(choice)
-            best = max(best, log_joint(hh.aggregate, apps, states, sigma, 150.0).item())
-        got = log_joint(hh.aggregate, apps, torch.from_numpy(dec.states[0]), sigma, 150.0)
+            best = max(best, log_joint(y, apps, states, sigma, 150.0).item())
+        got = log_joint(y, apps, torch.from_numpy(dec.states[0]), sigma, 150.0)
         assert got.item() == pytest.approx(best, abs=1e-9), t0
 
 
@@ -368,7 +378,9 @@ def test_bad_input_raises_clear_errors() -> None:
     apps = _tiny()
     y = torch.full((10,), 100.0)
     with pytest.raises(ValueError, match="aggregate"):
-        disaggregate(torch.tensor([1.0, float("nan")]), apps, 5.0)
+        disaggregate(torch.tensor([1.0, float("inf")]), apps, 5.0)
+    with pytest.raises(ValueError, match="aggregate"):
+        disaggregate(torch.tensor([float("nan")] * 3), apps, 5.0)
     with pytest.raises(ValueError, match="aggregate"):
         disaggregate(torch.ones(2, 10), apps, 5.0)
     with pytest.raises(ValueError, match="noise_std"):

@@ -36,7 +36,7 @@ SCRIPT = textwrap.dedent("""
         seen[name] = torch.get_num_threads()
     apps = random_household(12, seed=3)
     house = simulate_household(apps, 2 * 1440, 20.0, 150.0, seed=4)
-    disaggregate(house.aggregate, apps, 20.0, 150.0)
+    disaggregate(house.aggregate, apps, 20.0, 150.0, unmetered=False)
     seen["disaggregate"] = torch.get_num_threads()
     print(seen)
 """)

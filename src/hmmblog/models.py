@@ -88,8 +88,8 @@ def hmm_story(
     check_emission(emission, initial.shape[0])
     if observations is not None:
         num_seqs, T = _check_observations(observations, emission)
-    check_positive_int("num_seqs", num_seqs)
-    check_positive_int("T", T)
+    num_seqs = check_positive_int("num_seqs", num_seqs)
+    T = check_positive_int("T", T)
     states, xs = [], []
     z = None
     with pyro.plate("sequences", num_seqs, dim=-1):
@@ -121,7 +121,7 @@ def start_transition_logits(
     log A. The value of `initial_logits` then no longer matters; we pass uniform logits.
     This is the only place the package builds that first step.
     """
-    check_positive_int("T", T)
+    T = check_positive_int("T", T)
     *batch, K, _ = transition.shape
     first = initial.log().unsqueeze(-2).expand(*batch, K, K).unsqueeze(-3)  # [..., 1, K, K]
     rest = transition.log().unsqueeze(-3).expand(*batch, T - 1, K, K)

@@ -49,8 +49,8 @@ def sample(
     initial, transition = check_parameters(initial, transition)
     K = initial.shape[0]
     check_emission(emission, K)
-    check_positive_int("num_seqs", num_seqs)
-    check_positive_int("T", T)
+    num_seqs = check_positive_int("num_seqs", num_seqs)
+    T = check_positive_int("T", T)
     check_seed("seed", seed)
     if lengths is not None:
         lengths = as_tensor("lengths", lengths)
@@ -96,8 +96,8 @@ def sample_stepwise(
     seeded with `seed`. Returns states `[num_seqs, T]` and observations `[num_seqs, T, ...]`.
     """
     initial, transition = check_parameters(initial, transition)
-    check_positive_int("num_seqs", num_seqs)
-    check_positive_int("T", T)
+    num_seqs = check_positive_int("num_seqs", num_seqs)
+    T = check_positive_int("T", T)
     check_seed("seed", seed)
     g = torch.Generator().manual_seed(seed)
     states = torch.empty(num_seqs, T, dtype=torch.long)

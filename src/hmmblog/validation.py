@@ -6,10 +6,12 @@ from __future__ import annotations
 import math
 import numbers
 
+import numpy as np
 import torch
 from torch.distributions import Distribution
 
 __all__ = [
+    "as_number",
     "as_tensor",
     "check_emission",
     "check_finite_number",
@@ -42,25 +44,40 @@ def check_seed(name: str, value: object) -> int:
 
 
 def check_positive_int(name: str, value: object) -> int:
-    """`value` if it is an int >= 1 (a count: K, M, T, N, steps, restarts, ...)."""
-    if not isinstance(value, int) or value < 1:
+    """`value` as an int if it is an integer >= 1 (a count: K, M, T, N, steps, restarts, ...;
+    numpy integers and 0-d integer arrays or tensors too, not bool)."""
+    if isinstance(value, torch.Tensor | np.ndarray) and value.ndim == 0:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{name}: expected a positive int, got {value!r}")
-    return value
+    return int(value)
+
+
+def as_number(name: str, value: object, what: str = "a finite number") -> float:
+    """`value` as a Python float if it is one real number of any kind (int, float, a numpy
+    scalar, a 0-d array or tensor; not bool); else a ValueError naming `name`."""
+    if isinstance(value, torch.Tensor | np.ndarray) and value.ndim == 0:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name}: expected {what}, got {type(value).__name__} {value!r:.60}")
+    return float(value)
 
 
 def check_positive_number(name: str, value: object, what: str = "a finite number > 0") -> float:
-    """`value` if it is a finite real number > 0 (a noise level σ, a learning rate, ...);
-    `what` words the expectation in the error message."""
-    if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-        raise ValueError(f"{name}: expected {what}, got {value!r}")
-    return value
+    """`value` as a float if it is a finite real number > 0 (a noise level σ, a learning
+    rate, ...); `what` words the expectation in the error message."""
+    x = as_number(name, value, what)
+    if not (math.isfinite(x) and x > 0):
+        raise ValueError(f"{name}: expected {what}, got {x}")
+    return x
 
 
 def check_finite_number(name: str, value: object, what: str = "a finite number") -> float:
-    """`value` if it is a finite real number (a background load, an offset, ...)."""
-    if not (isinstance(value, int | float) and math.isfinite(value)):
-        raise ValueError(f"{name}: expected {what}, got {value!r}")
-    return value
+    """`value` as a float if it is a finite real number (a background load, an offset, ...)."""
+    x = as_number(name, value, what)
+    if not math.isfinite(x):
+        raise ValueError(f"{name}: expected {what}, got {x}")
+    return x
 
 
 def sum_tolerance(dtype: torch.dtype) -> float:

@@ -126,8 +126,8 @@ def learn_discrete(
     recipe: seed 0, a prior draw, Adam(0.05), 400 steps). The result's `emission` is B.
     `init` gives start values for the sites "pi", "A", "B". `lengths [..., N]`: a ragged
     batch (see `learn`); -1 marks a missing symbol."""
-    check_positive_int("K", K)
-    check_positive_int("M", M)
+    K = check_positive_int("K", K)
+    M = check_positive_int("M", M)
     if lengths is not None:
         sequences = pad_as_missing(CATEGORICAL, sequences, lengths)
     x = CATEGORICAL.check(sequences, M, "sequences")

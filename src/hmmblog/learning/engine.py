@@ -234,9 +234,9 @@ def learn(
     else:
         raise ValueError(f"emission: expected one of {sorted(FAMILIES)} or an EmissionFamily, "
                          f"got {emission!r}")
-    check_positive_int("K", K)
+    K = check_positive_int("K", K)
     if M is not None:
-        check_positive_int("M", M)
+        M = check_positive_int("M", M)
     if lengths is not None:
         observations = pad_as_missing(family, observations, lengths)
     x = family.check(observations, M)

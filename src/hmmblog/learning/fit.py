@@ -35,13 +35,14 @@ class MAPFit:
     final_losses: list[float]
 
 
-def _check_schedule(steps: int, lr: float, restarts: int, tol: float | None, check_every: int):
-    check_positive_int("steps", steps)
-    check_positive_number("lr", lr, "a positive learning rate")
-    check_positive_int("restarts", restarts)
-    if tol is not None:
-        check_positive_number("tol", tol, "None or a positive float")
-    check_positive_int("check_every", check_every)
+def _check_schedule(steps: object, lr: object, restarts: object, tol: object,
+                    check_every: object) -> tuple[int, float, int, float | None, int]:
+    """The schedule as Python numbers, or a ValueError naming the argument that is wrong."""
+    return (check_positive_int("steps", steps),
+            check_positive_number("lr", lr, "a positive learning rate"),
+            check_positive_int("restarts", restarts),
+            None if tol is None else check_positive_number("tol", tol, "None or a positive float"),
+            check_positive_int("check_every", check_every))
 
 
 def fit_map(
@@ -73,7 +74,8 @@ def fit_map(
     evaluation); it is converged when the largest gradient entry (unconstrained space) is
     at most `tol`. Deterministic, so use it to run fits to convergence.
     """
-    _check_schedule(steps, lr, restarts, tol, check_every)
+    steps, lr, restarts, tol, check_every = _check_schedule(steps, lr, restarts, tol,
+                                                            check_every)
     if optimizer not in ("adam", "lbfgs"):
         raise ValueError(f"optimizer: expected 'adam' or 'lbfgs', got {optimizer!r}")
     elbo = Trace_ELBO() if elbo is None else elbo

@@ -113,7 +113,7 @@ def kmeans_init(
     k-means segmentation of `observations [N, T]` (`hmmblog.learning.kmeans`): `locs`,
     `scales` = mean and standard deviation of each cluster (sorted by mean), `pi` and `A`
     from the counts of the labels, add-one smoothed."""
-    check_positive_int("K", K)
+    K = check_positive_int("K", K)
     y = check_real_sequences(observations)
     flat = y.reshape(-1)
     centers, labels = kmeans_segmentation(y, K, iters)

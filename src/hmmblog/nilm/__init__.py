@@ -1,15 +1,18 @@
 """Energy disaggregation (NILM) with a factorial HMM, decoded without product states.
 
 The model: appliance c = 1..C is its own Markov chain z⁽ᶜ⁾_t over K_c power states with
-π⁽ᶜ⁾, A⁽ᶜ⁾ and a power level μ⁽ᶜ⁾_k per state; the meter sees one number per step,
+π⁽ᶜ⁾, A⁽ᶜ⁾, a power level μ⁽ᶜ⁾_k and a spread s⁽ᶜ⁾_k per state; the meter sees one number
+per step (NaN when it missed one),
 
-    y_t ~ Normal(b + Σ_c μ⁽ᶜ⁾[z⁽ᶜ⁾_t], σ),
+    y_t ~ Normal(b + Σ_c μ⁽ᶜ⁾[z⁽ᶜ⁾_t], sqrt(σ² + Σ_c s⁽ᶜ⁾[z⁽ᶜ⁾_t]²)),
 
-with b a constant background load. Exact MAP decoding works on the product chain with
-Π K_c states, exponential in C. `disaggregate` instead climbs the exact joint log-probability
-by *block coordinate ascent*: the core's exact factorial Viterbi for one chain (or a block of
-two or three) against the residual the other chains leave, from a greedy start; a pass is
-linear in C. `disaggregate_exact` decodes the product chain (for small C only), the reference.
+with b a constant background load and σ the meter noise. On a real meter one more chain,
+the unmetered load (`meter.unmetered_load`), takes what no appliance explains. Exact MAP
+decoding works on the product chain with Π K_c states, exponential in C. `disaggregate` instead
+climbs the exact joint log-probability by *block coordinate ascent*: the core's exact factorial
+Viterbi for one chain (or a block of two or three) against the residual the other chains leave,
+from a greedy start; a pass is linear in C. `disaggregate_exact` decodes the product chain (for
+small C only), the reference.
 
 Modules, in reading order:
 
@@ -21,10 +24,15 @@ Modules, in reading order:
   round-robin pairs) and the greedy orders
 * `kernels` — the decoder's compiled loops
 * `metrics` — `f1_score`, `nde`, `mean_absolute_error`, `energy_correctly_assigned`
+* `learning` — `learn_appliance`: an `Appliance` from one plug's readings (EM, `fit_plug`)
+* `meter` — what a real meter adds: `estimate_noise`, `estimate_background`, and the
+  `unmetered_load` chain that takes the load no appliance model explains
 """
 
 from hmmblog.nilm.appliances import Appliance, appliance_catalogue, random_household, two_state
 from hmmblog.nilm.decoder import BlockAscent, disaggregate, greedy_start
+from hmmblog.nilm.learning import ApplianceFit, fit_plug, learn_appliance
+from hmmblog.nilm.meter import estimate_background, estimate_noise, unmetered_load
 from hmmblog.nilm.metrics import energy_correctly_assigned, f1_score, mean_absolute_error, nde
 from hmmblog.nilm.model import (
     Disaggregation,
@@ -39,6 +47,7 @@ from hmmblog.nilm.schedule import confusable_blocks
 
 __all__ = [
     "Appliance",
+    "ApplianceFit",
     "BlockAscent",
     "Disaggregation",
     "Household",
@@ -47,9 +56,13 @@ __all__ = [
     "disaggregate",
     "disaggregate_exact",
     "energy_correctly_assigned",
+    "estimate_background",
+    "estimate_noise",
     "f1_score",
     "factorial_story",
+    "fit_plug",
     "greedy_start",
+    "learn_appliance",
     "log_joint",
     "mean_absolute_error",
     "nde",
@@ -57,4 +70,5 @@ __all__ = [
     "random_household",
     "simulate_household",
     "two_state",
+    "unmetered_load",
 ]

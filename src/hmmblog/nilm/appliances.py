@@ -8,11 +8,11 @@ UK appliances at one-minute steps; `random_household` draws C of them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
-from hmmblog.validation import check_parameters, check_positive_int
+from hmmblog.validation import check_parameters, check_positive_int, check_positive_number
 
 DTYPE = torch.float64  # watts and probabilities of the NILM code
 
@@ -20,12 +20,16 @@ DTYPE = torch.float64  # watts and probabilities of the NILM code
 @dataclass(frozen=True)
 class Appliance:
     """One appliance as an HMM: `power [K]` watts per state (state 0 is usually off),
-    `initial [K]` = π, `transition [K, K]` = A with A_ij = p(z_{t+1} = j | z_t = i)."""
+    `initial [K]` = π, `transition [K, K]` = A with A_ij = p(z_{t+1} = j | z_t = i) over one
+    step of `step_minutes` minutes, and `scale [K]`, how far (watts, one standard deviation)
+    its draw wanders around each level (0: exactly the level)."""
 
     name: str
     power: torch.Tensor
     initial: torch.Tensor
     transition: torch.Tensor
+    scale: torch.Tensor | None = None
+    step_minutes: float = 1.0
 
     def __post_init__(self) -> None:
         power = torch.as_tensor(self.power, dtype=DTYPE)
@@ -43,14 +47,35 @@ class Appliance:
                 f"got {tuple(initial.shape)}"
             )
         initial, transition = check_parameters(initial, transition)
+        scale = torch.zeros_like(power) if self.scale is None else torch.as_tensor(
+            self.scale, dtype=DTYPE)
+        if scale.shape != power.shape or not torch.isfinite(scale).all() or (scale < 0).any():
+            raise ValueError(f"scale: expected finite watts >= 0 of shape {tuple(power.shape)}, "
+                             f"got {scale.tolist()}")
+        step = check_positive_number("step_minutes", self.step_minutes,
+                                     "a finite number of minutes > 0")
         object.__setattr__(self, "power", power)
         object.__setattr__(self, "initial", initial)
         object.__setattr__(self, "transition", transition)
+        object.__setattr__(self, "scale", scale)
+        object.__setattr__(self, "step_minutes", step)
 
     @property
     def K(self) -> int:
         """Number of power states."""
         return self.power.shape[0]
+
+    def at_step(self, step_minutes: float) -> Appliance:
+        """The same appliance observed every `step_minutes` minutes, a whole multiple m of its
+        own step: A becomes A^m (the chain sampled every m-th step), π and levels stay."""
+        step = check_positive_number("step_minutes", step_minutes,
+                                     "a finite number of minutes > 0")
+        m = round(step / self.step_minutes)
+        if m < 1 or abs(m * self.step_minutes - step) > 1e-9 * step:
+            raise ValueError(f"step_minutes: expected a whole multiple of this appliance's step "
+                             f"({self.step_minutes:g} min), got {step:g}")
+        return replace(self, transition=torch.linalg.matrix_power(self.transition, m),
+                       step_minutes=step)
 
 
 def check_appliances(appliances: Sequence[Appliance]) -> list[Appliance]:
@@ -100,10 +125,11 @@ def three_state(
     return Appliance(name, torch.tensor([0.0, low, high], dtype=DTYPE), initial, transition)
 
 
-def appliance_catalogue() -> dict[str, Appliance]:
-    """Ten UK appliances at 1-minute resolution (durations in minutes). Power levels and
-    dwell times follow HMMs trained on the UK Household Electricity Survey (fridge 76 W with
-    ~54 min off / ~17 min on, kettle ~2 kW for ~3 min, washer 150 W drum / 2.05 kW heater, ...)."""
+def appliance_catalogue(step_minutes: float = 1.0) -> dict[str, Appliance]:
+    """Ten UK appliances (durations below in minutes), one step every `step_minutes` minutes
+    (a whole number; see `Appliance.at_step`). Power levels and dwell times follow HMMs
+    trained on the UK Household Electricity Survey (fridge 76 W with ~54 min off / ~17 min
+    on, kettle ~2 kW for ~3 min, washer 150 W drum / 2.05 kW heater, ...)."""
     day = 24 * 60
     appliances = [
         two_state("fridge", 76.0, mean_off=54, mean_on=17),
@@ -120,13 +146,13 @@ def appliance_catalogue() -> dict[str, Appliance]:
         three_state("tumble dryer", 310.0, 1930.0, runs_every=3 * day, low_dwell=5,
                     high_dwell=10, p_low_to_high=0.8),
     ]
-    return {a.name: a for a in appliances}
+    return {a.name: a.at_step(step_minutes) for a in appliances}
 
 
 def random_household(C: int, seed: int = 0) -> list[Appliance]:
     """C appliances drawn from the catalogue: each catalogue appliance once (in a seeded
     random order), then copies whose power levels are scaled by a factor in [0.85, 1.15]."""
-    check_positive_int("C", C)
+    C = check_positive_int("C", C)
     catalogue = list(appliance_catalogue().values())
     g = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(catalogue), generator=g).tolist()

@@ -66,12 +66,14 @@ def sums_held(states, sites):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def window_terms(gap, joint, windows, power, log_pi, log_A, scale):  # pragma: no cover
+def window_terms(gap, rest_var, joint, windows, power, var, log_pi, log_A):  # pragma: no cover
     """A block's per-step log-likelihoods over `windows [W, 2]` ([a, b) each) laid end to end,
-    P steps in all: `log_lik [R, P, K]` = (gap − power_k)² · scale for `gap [R, T]` (reading
-    minus background minus the other chains), plus the way into each window (log π at step 0,
-    else log A from the block's joint state `joint [R, T]` just before it) and out of it (log A
-    into the state just after it); `start [R, P]`, True where a window begins; `steps [P]`."""
+    P steps in all: `log_lik [R, P, K]` = log Normal(gap; power_k, sqrt(v)) up to a constant,
+    v = rest_var + var_k, for `gap [R, T]` (reading minus background minus the other chains;
+    NaN where the reading is missing: a zero row) and `rest_var [R, T]` (the meter's and the
+    other chains' variance), plus the way into each window (log π at step 0, else log A from
+    the block's joint state `joint [R, T]` just before it) and out of it (log A into the state
+    just after it); `start [R, P]`, True where a window begins; `steps [P]`."""
     R, T = gap.shape
     K = power.shape[0]
     P = 0
@@ -80,6 +82,9 @@ def window_terms(gap, joint, windows, power, log_pi, log_A, scale):  # pragma: n
     log_lik = np.empty((R, P, K))
     start = np.zeros((R, P), np.bool_)
     steps = np.empty(P, np.int64)
+    wanders = False  # does any joint state add variance? (if not, log v is one constant)
+    for k in range(K):
+        wanders |= var[k] > 0
     p = 0  # where the current window begins, end to end
     for w in range(windows.shape[0]):
         a, b = windows[w, 0], windows[w, 1]
@@ -87,9 +92,15 @@ def window_terms(gap, joint, windows, power, log_pi, log_A, scale):  # pragma: n
             steps[p + t - a] = t
         for r in range(R):
             for t in range(a, b):
+                g = gap[r, t]
+                if g != g:  # a missing reading: no evidence
+                    for k in range(K):
+                        log_lik[r, p + t - a, k] = 0.0
+                    continue
                 for k in range(K):
-                    d = gap[r, t] - power[k]
-                    log_lik[r, p + t - a, k] = (d * d) * scale
+                    d = g - power[k]
+                    v = rest_var[r, t] + var[k]
+                    log_lik[r, p + t - a, k] = -0.5 * (d * d / v + (np.log(v) if wanders else 0.0))
             start[r, p] = True
             for k in range(K):
                 log_lik[r, p, k] += log_pi[k] if a == 0 else log_A[joint[r, a - 1], k]

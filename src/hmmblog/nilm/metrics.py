@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from hmmblog.nilm.appliances import DTYPE
+from hmmblog.validation import as_tensor
 
 __all__ = ["energy_correctly_assigned", "f1_score", "mean_absolute_error", "nde"]
 
@@ -28,11 +29,21 @@ def _pair_of_traces(truth, estimate) -> tuple[torch.Tensor, torch.Tensor]:
     return truth, estimate
 
 
-def f1_score(truth, estimate, threshold: float = 10.0) -> torch.Tensor:
-    """F1 of the on/off state (on = power > `threshold` watts), per appliance:
-    F1 = 2TP / (2TP + FP + FN); 1.0 when the appliance is never on and never estimated on."""
+def f1_score(truth, estimate, threshold=15.0) -> torch.Tensor:
+    """F1 of the on/off state per appliance, F1 = 2TP / (2TP + FP + FN), 1.0 when the
+    appliance is never on and never estimated on. "On" means drawing more than `threshold`
+    watts: one number for all, or one per appliance `[C]`. The default, 15 W, sits above the
+    standby draw of most appliances (a fridge idling at 10 W, a washer's display) and below
+    any appliance's working draw; set your own (a fridge at 50 W, say) where that fails."""
     truth, estimate = _pair_of_traces(truth, estimate)
-    on, on_hat = truth > threshold, estimate > threshold
+    limit = as_tensor("threshold", threshold).to(DTYPE)
+    per = truth.shape[:-1]
+    if limit.dim() > 1 or (limit.dim() == 1 and tuple(limit.shape) != tuple(per)) or \
+            not torch.isfinite(limit).all():
+        raise ValueError(f"threshold: expected finite watts, one number or one per appliance "
+                         f"{list(per)}, got {limit.tolist()}")
+    limit = limit[..., None] if limit.dim() == 1 else limit
+    on, on_hat = truth > limit, estimate > limit
     tp = (on & on_hat).sum(-1).to(DTYPE)
     wrong = (on ^ on_hat).sum(-1).to(DTYPE)  # FP + FN
     denominator = 2 * tp + wrong

@@ -3,11 +3,14 @@
 C appliances, each its own Markov chain z⁽ᶜ⁾_t (see `hmmblog.nilm.appliances`); the meter sees
 one number per step,
 
-    y_t ~ Normal(b + Σ_c μ⁽ᶜ⁾[z⁽ᶜ⁾_t], σ),
+    y_t ~ Normal(b + Σ_c μ⁽ᶜ⁾[z⁽ᶜ⁾_t], sqrt(σ² + Σ_c s⁽ᶜ⁾[z⁽ᶜ⁾_t]²)),
 
-with b a constant background load and σ the meter noise (`noise_std`). `log_joint` scores a
-configuration, `disaggregate_exact` finds the exact MAP states on the product chain (Π K_c
-joint states: small C only; `hmmblog.nilm.decoder.disaggregate` is the linear-time decoder).
+with b a constant background load, σ the meter noise (`noise_std`) and s⁽ᶜ⁾_k how far
+appliance c's draw wanders around its level k (`Appliance.scale`; independent Gaussian
+wanderings add their variances). A missing reading (NaN) is a step without evidence.
+`log_joint` scores a configuration, `disaggregate_exact` finds the exact MAP states on the product
+chain (Π K_c joint states: small C only; `hmmblog.nilm.decoder.disaggregate` is the linear-time
+decoder).
 """
 
 from __future__ import annotations
@@ -24,7 +27,12 @@ from hmmblog.emissions import normal_log_density
 from hmmblog.inference import joint_states, path_log_prior, viterbi
 from hmmblog.nilm.appliances import DTYPE, Appliance, check_appliances
 from hmmblog.simulation import sample
-from hmmblog.validation import check_finite_number, check_positive_int, check_positive_number
+from hmmblog.validation import (
+    as_tensor,
+    check_finite_number,
+    check_positive_int,
+    check_positive_number,
+)
 
 __all__ = [
     "Disaggregation",
@@ -35,6 +43,7 @@ __all__ = [
     "disaggregation",
     "factorial_story",
     "log_joint",
+    "meter_log_density",
     "product_chain",
     "simulate_household",
 ]
@@ -50,28 +59,44 @@ class Household(NamedTuple):
 
 class Disaggregation(NamedTuple):
     """Decoded `states [C, T]` (int64), their `power [C, T]` in watts, the exact
-    `log_joint` log p(states, y) of the decoded configuration and the `sweeps` used."""
+    `log_joint` log p(states, y) of the decoded configuration, the `sweeps` used, the
+    `unmetered [T]` watts the model put outside the appliances (zeros without an unmetered
+    term) and the `noise_std` and `background` it decoded with (given or estimated)."""
 
     states: torch.Tensor
     power: torch.Tensor
     log_joint: torch.Tensor
     sweeps: int
+    unmetered: torch.Tensor
+    noise_std: float
+    background: float
 
 
-def check_noise(noise_std: float, background: float) -> None:
-    """σ must be a finite number of watts > 0, b a finite number of watts."""
-    check_positive_number("noise_std", noise_std, "a finite number > 0 (watts)")
-    check_finite_number("background", background, "a finite number (watts)")
+def check_noise(noise_std: object, background: object) -> tuple[float, float]:
+    """σ as a finite number of watts > 0 and b as a finite number of watts (any kind of
+    number: Python, numpy, a 0-d tensor)."""
+    return (check_positive_number("noise_std", noise_std, "a finite number > 0 (watts)"),
+            check_finite_number("background", background, "a finite number (watts)"))
 
 
 def check_aggregate(aggregate: torch.Tensor) -> torch.Tensor:
-    """The meter readings `[T]` as float64 watts (finite, T >= 1)."""
-    y = torch.as_tensor(aggregate, dtype=DTYPE)
+    """The meter readings `[T]` as float64 watts (T >= 1; NaN = missing, at least one
+    reading present; no infinities)."""
+    y = as_tensor("aggregate", aggregate).to(DTYPE)
     if y.dim() != 1 or y.numel() < 1:
         raise ValueError(f"aggregate: expected a vector [T] of watts, got shape {tuple(y.shape)}")
-    if not torch.isfinite(y).all():
-        raise ValueError("aggregate: contains NaN or infinite readings")
+    if torch.isinf(y).any() or torch.isnan(y).all():
+        raise ValueError("aggregate: expected watts (NaN where missing, at least one reading), "
+                         f"got {int(torch.isinf(y).sum())} infinite and "
+                         f"{int(torch.isnan(y).sum())} missing of {y.shape[0]}")
     return y
+
+
+def meter_log_density(y: torch.Tensor, mean: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
+    """log Normal(y; mean, sqrt(var)) elementwise, 0 where the reading y is missing (NaN)."""
+    missing = torch.isnan(y)
+    density = normal_log_density(y.masked_fill(missing, 0.0), mean, var.sqrt())
+    return density.masked_fill(missing, 0.0)
 
 
 def simulate_household(
@@ -84,17 +109,20 @@ def simulate_household(
     """Run every appliance's chain for T steps (appliance c from seed `seed + c`, so adding an
     appliance leaves the others' paths unchanged) and add y_t = b + Σ_c μ⁽ᶜ⁾[z⁽ᶜ⁾_t] + σ ε_t."""
     appliances = check_appliances(appliances)
-    check_noise(noise_std, background)
-    check_positive_int("T", T)
+    noise_std, background = check_noise(noise_std, background)
+    T = check_positive_int("T", T)
     states = []
     for c, a in enumerate(appliances):
         # Only the path is needed; the sampler's emission is a stand-in it draws alongside.
         z, _ = sample(a.initial, a.transition, dist.Normal(a.power, 1.0), 1, T, seed + c)
         states.append(z[0])
     states = torch.stack(states)
-    power = torch.stack([a.power[z] for a, z in zip(appliances, states, strict=True)])
     g = torch.Generator().manual_seed(seed + 10_000)
     noise = noise_std * torch.randn(T, generator=g, dtype=DTYPE)
+    wander = torch.stack([a.scale[z] for a, z in zip(appliances, states, strict=True)])
+    if (wander > 0).any():  # draws (not just levels) only for appliances that wander
+        wander = wander * torch.randn(wander.shape, generator=g, dtype=DTYPE)
+    power = torch.stack([a.power[z] for a, z in zip(appliances, states, strict=True)]) + wander
     return Household(background + power.sum(0) + noise, power, states)
 
 
@@ -105,27 +133,32 @@ def factorial_story(
     aggregate: torch.Tensor | None = None,
     T: int | None = None,
 ) -> torch.Tensor:
-    """The factorial HMM told minute by minute, appliance by appliance (a Pyro model):
-    each appliance steps its own chain, the meter reads Normal(b + Σ_c μ⁽ᶜ⁾[z⁽ᶜ⁾_t], σ).
-    Conditioned on `aggregate [T]` if given. Returns the meter readings `[T]`."""
+    """The factorial HMM told step by step, appliance by appliance (a Pyro model): each
+    appliance steps its own chain, the meter reads Normal(b + Σ_c μ⁽ᶜ⁾[z⁽ᶜ⁾_t],
+    sqrt(σ² + Σ_c s⁽ᶜ⁾[z⁽ᶜ⁾_t]²)). Conditioned on `aggregate [T]` if given (a NaN reading
+    is masked out: no evidence). Returns the meter readings `[T]`."""
     appliances = check_appliances(appliances)
-    check_noise(noise_std, background)
+    noise_std, background = check_noise(noise_std, background)
     if aggregate is not None:
         T = aggregate.shape[-1]
     if T is None:
         raise ValueError("T: expected a positive int (or an aggregate), got None")
-    check_positive_int("T", T)
+    T = check_positive_int("T", T)
     z = [None] * len(appliances)
     readings = []
     for t in pyro.markov(range(T)):
         total = torch.tensor(background, dtype=DTYPE)
+        var = torch.tensor(noise_std**2, dtype=DTYPE)
         for c, a in enumerate(appliances):
             probs = a.initial if t == 0 else a.transition[z[c]]
             z[c] = pyro.sample(f"z_{c}_{t}", dist.Categorical(probs),
                                infer={"enumerate": "parallel"})
-            total = total + a.power[z[c]]
+            total, var = total + a.power[z[c]], var + a.scale[z[c]] ** 2
+        meter = dist.Normal(total, var.sqrt())
         obs = None if aggregate is None else aggregate[t]
-        readings.append(pyro.sample(f"y_{t}", dist.Normal(total, noise_std), obs=obs))
+        if obs is not None and torch.isnan(obs):  # a missing reading: no evidence
+            obs, meter = obs.new_zeros(()), meter.mask(False)
+        readings.append(pyro.sample(f"y_{t}", meter, obs=obs))
     return torch.stack(torch.broadcast_tensors(*readings), -1)
 
 
@@ -136,10 +169,12 @@ def log_joint(
     noise_std: float,
     background: float = 0.0,
 ) -> torch.Tensor:
-    """log p(z, y) = Σ_c log p(z⁽ᶜ⁾) + Σ_t log Normal(y_t; b + Σ_c μ⁽ᶜ⁾[z⁽ᶜ⁾_t], σ) for
-    `states [..., C, T]`; returns `[...]`."""
+    """log p(z, y) = Σ_c log p(z⁽ᶜ⁾) + Σ_t log Normal(y_t; b + Σ_c μ⁽ᶜ⁾[z⁽ᶜ⁾_t],
+    sqrt(σ² + Σ_c s⁽ᶜ⁾[z⁽ᶜ⁾_t]²)) for `states [..., C, T]` (missing readings add 0);
+    returns `[...]`."""
     y = check_aggregate(aggregate)
     appliances = check_appliances(appliances)
+    noise_std, background = check_noise(noise_std, background)
     states = torch.as_tensor(states)
     if states.dim() < 2 or tuple(states.shape[-2:]) != (len(appliances), y.shape[0]):
         raise ValueError(
@@ -149,29 +184,36 @@ def log_joint(
     prior = sum(path_log_prior(a.initial.log(), a.transition.log(), states[..., c, :])
                 for c, a in enumerate(appliances))
     mean = background + sum(a.power[states[..., c, :]] for c, a in enumerate(appliances))
-    return prior + normal_log_density(y, mean, noise_std).sum(-1)
+    var = noise_std**2 + sum(a.scale[states[..., c, :]] ** 2 for c, a in enumerate(appliances))
+    return prior + meter_log_density(y, mean, var).sum(-1)
 
 
 def product_chain(appliances: Sequence[Appliance]) -> tuple[torch.Tensor, ...]:
-    """π ``[Π K_c]``, A ``[Π K_c, Π K_c]`` and power levels μ ``[Π K_c]`` of the product chain
-    over joint states (`hmmblog.inference.product_chain`: last appliance fastest)."""
+    """π ``[Π K_c]``, A ``[Π K_c, Π K_c]``, power levels μ ``[Π K_c]`` and their variances
+    Σ_c s⁽ᶜ⁾² ``[Π K_c]`` of the product chain over joint states
+    (`hmmblog.inference.product_chain`: last appliance fastest)."""
     initial, transition = inference.product_chain([a.initial for a in appliances],
                                                   [a.transition for a in appliances])
     digits = torch.from_numpy(joint_states([a.K for a in appliances]))  # [C, Π K_c]
     power = torch.zeros(digits.shape[1], dtype=DTYPE)
+    var = torch.zeros(digits.shape[1], dtype=DTYPE)
     for a, z in zip(appliances, digits, strict=True):
-        power = power + a.power[z]
-    return initial, transition, power
+        power, var = power + a.power[z], var + a.scale[z] ** 2
+    return initial, transition, power, var
 
 
 def disaggregation(
     y: torch.Tensor, appliances: list[Appliance], states: torch.Tensor, noise_std: float,
-    background: float, sweeps: int,
+    background: float, sweeps: int, unmetered: Appliance | None = None,
 ) -> Disaggregation:
-    """The `Disaggregation` of decoded `states [C, T]`: their power and exact score."""
-    power = torch.stack([a.power[z] for a, z in zip(appliances, states, strict=True)])
-    score = log_joint(y, appliances, states, noise_std, background)
-    return Disaggregation(states, power, score, sweeps)
+    """The `Disaggregation` of decoded `states [C, T]` (plus one row for the `unmetered`
+    chain, if any): their power and the exact score of the whole model."""
+    everything = appliances if unmetered is None else [*appliances, unmetered]
+    power = torch.stack([a.power[z] for a, z in zip(everything, states, strict=True)])
+    score = log_joint(y, everything, states, noise_std, background)
+    C = len(appliances)
+    rest = power[C] if unmetered is not None else torch.zeros_like(y)
+    return Disaggregation(states[:C], power[:C], score, sweeps, rest, noise_std, background)
 
 
 def disaggregate_exact(
@@ -181,12 +223,13 @@ def disaggregate_exact(
     background: float = 0.0,
 ) -> Disaggregation:
     """Exact MAP states by the core's `viterbi` on the product chain (Kronecker products of
-    the appliances' π and A): Π K_c states, so time and memory grow exponentially in C."""
+    the appliances' π and A): Π K_c states, so time and memory grow exponentially in C.
+    A missing reading (NaN) is a zero log-likelihood row: no evidence at that step."""
     y = check_aggregate(aggregate)
     appliances = check_appliances(appliances)
-    check_noise(noise_std, background)
-    initial, transition, power = product_chain(appliances)
-    log_lik = normal_log_density(y[:, None], background + power, noise_std)  # [T, Π K_c]
-    path = viterbi(initial, transition, log_lik).path
+    noise_std, background = check_noise(noise_std, background)
+    initial, transition, power, var = product_chain(appliances)
+    log_lik = meter_log_density(y[:, None], background + power, noise_std**2 + var)
+    path = viterbi(initial, transition, log_lik).path  # [T], log_lik [T, Π K_c]
     states = torch.from_numpy(joint_states([a.K for a in appliances]))[:, path]  # [C, T]
     return disaggregation(y, appliances, states, noise_std, background, 0)
