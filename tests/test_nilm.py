@@ -103,7 +103,7 @@ def test_log_joint_matches_brute_force_and_product_viterbi() -> None:
     for path in itertools.product(range(2), repeat=10):
         z = torch.tensor(path).reshape(2, 5)
         best = max(best, log_joint(hh.aggregate, apps, z, 40.0, 10.0).item())
-    exact = disaggregate_exact(hh.aggregate, apps, 40.0, 10.0)
+    exact = disaggregate_exact(hh.aggregate, apps, 40.0, 10.0, unmetered=False)
     assert exact.log_joint.item() == pytest.approx(best, abs=1e-9)
     initial, transition, power, _ = product_chain(apps)
     ll = torch.distributions.Normal(10.0 + power, 40.0).log_prob(hh.aggregate[:, None])
@@ -124,7 +124,7 @@ def test_single_appliance_equals_core_viterbi() -> None:
 def test_disaggregate_equals_exact_on_low_noise_households(seed: int) -> None:
     apps = _tiny()
     hh = simulate_household(apps, 400, noise_std=5.0, background=50.0, seed=seed)
-    exact = disaggregate_exact(hh.aggregate, apps, 5.0, 50.0)
+    exact = disaggregate_exact(hh.aggregate, apps, 5.0, 50.0, unmetered=False)
     ours = disaggregate(hh.aggregate, apps, 5.0, 50.0, unmetered=False)
     assert torch.equal(exact.states, hh.states)  # unique answer: the truth
     assert torch.equal(ours.states, exact.states)
@@ -201,7 +201,8 @@ def test_pyro_story_enumerates_to_the_exact_answers() -> None:
     pyro_states = torch.tensor(
         [[int(trace.nodes[f"z_{n}_{t}"]["value"]) for t in range(8)] for n in range(2)]
     )
-    assert torch.equal(pyro_states, disaggregate_exact(y, apps, 30.0, 0.0).states)
+    exact = disaggregate_exact(y, apps, 30.0, 0.0, unmetered=False)
+    assert torch.equal(pyro_states, exact.states)
 
 
 @pytest.mark.slow
@@ -211,7 +212,7 @@ def test_close_to_exact_on_realistic_households() -> None:
     for N, seed in [(2, 0), (3, 1), (3, 2), (4, 3), (4, 4)]:
         apps = random_household(N, seed=40 + seed)
         hh = simulate_household(apps, 1440, noise_std=20.0, background=150.0, seed=seed)
-        exact = disaggregate_exact(hh.aggregate, apps, 20.0, 150.0)
+        exact = disaggregate_exact(hh.aggregate, apps, 20.0, 150.0, unmetered=False)
         ours = disaggregate(hh.aggregate, apps, 20.0, 150.0, unmetered=False)
         gaps.append(
             (f1_score(hh.power, exact.power).mean() - f1_score(hh.power, ours.power).mean()).item()
@@ -320,7 +321,7 @@ def test_a_triple_leaves_a_sum_trap_that_singles_and_pairs_cannot() -> None:
         dec.update(block)
     assert np.array_equal(dec.states[0], trap[0].numpy())  # stuck
     assert dec.update((0, 1, 2), sites=triples[(0, 1, 2)])
-    exact = disaggregate_exact(y, apps, 20.0, 150.0)
+    exact = disaggregate_exact(y, apps, 20.0, 150.0, unmetered=False)
     assert np.array_equal(dec.states[0], exact.states.numpy())
     assert torch.equal(exact.states, truth)
 

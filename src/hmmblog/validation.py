@@ -29,6 +29,8 @@ __all__ = [
 
 def as_tensor(name: str, value: object) -> torch.Tensor:
     """`torch.as_tensor(value)`, or a ValueError naming `name` if it is not numbers."""
+    if isinstance(value, np.ndarray) and not value.flags.writeable:
+        value = value.copy()  # torch warns on read-only arrays (pandas hands those out)
     try:
         return torch.as_tensor(value)
     except (TypeError, ValueError, RuntimeError):

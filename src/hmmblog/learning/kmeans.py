@@ -15,13 +15,15 @@ __all__ = ["chain_counts", "kmeans_segmentation"]
 
 
 def kmeans_segmentation(
-    observations: torch.Tensor, K: int, iters: int = 100
+    observations: torch.Tensor, K: int, iters: int = 100, centers: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Cluster centers ``[K]`` (sorted) and each reading's label ``[N, T]`` (its nearest
-    center) for real `observations [N, T]`."""
+    center) for real `observations [N, T]`, from the given starting `centers [K]` or the
+    quantiles."""
     y = observations
     flat = y.reshape(-1)
-    centers = torch.quantile(flat, (torch.arange(K, dtype=y.dtype) + 0.5) / K)
+    if centers is None:
+        centers = torch.quantile(flat, (torch.arange(K, dtype=y.dtype) + 0.5) / K)
     for _ in range(iters):
         labels = (flat.unsqueeze(-1) - centers).abs().argmin(-1)
         counts = torch.bincount(labels, minlength=K).to(y.dtype)

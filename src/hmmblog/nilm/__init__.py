@@ -32,7 +32,12 @@ Modules, in reading order:
 from hmmblog.nilm.appliances import Appliance, appliance_catalogue, random_household, two_state
 from hmmblog.nilm.decoder import BlockAscent, disaggregate, greedy_start
 from hmmblog.nilm.learning import ApplianceFit, fit_plug, learn_appliance
-from hmmblog.nilm.meter import estimate_background, estimate_noise, unmetered_load
+from hmmblog.nilm.meter import (
+    estimate_background,
+    estimate_noise,
+    simulate_unmetered,
+    unmetered_load,
+)
 from hmmblog.nilm.metrics import energy_correctly_assigned, f1_score, mean_absolute_error, nde
 from hmmblog.nilm.model import (
     Disaggregation,
@@ -69,6 +74,7 @@ __all__ = [
     "product_chain",
     "random_household",
     "simulate_household",
+    "simulate_unmetered",
     "two_state",
     "unmetered_load",
 ]

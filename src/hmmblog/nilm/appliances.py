@@ -80,11 +80,17 @@ class Appliance:
 
 def check_appliances(appliances: Sequence[Appliance]) -> list[Appliance]:
     """The appliances as a list; raise a ValueError unless it is a non-empty sequence of
-    `Appliance` (each one was checked when it was made)."""
+    `Appliance` (each one was checked when it was made) sharing one step length (one meter,
+    one clock)."""
     appliances = list(appliances)
     if not appliances or not all(isinstance(a, Appliance) for a in appliances):
         raise ValueError(
             f"appliances: expected a non-empty sequence of Appliance, got {appliances!r:.80}"
+        )
+    if len({a.step_minutes for a in appliances}) > 1:
+        raise ValueError(
+            "appliances: expected one step length for all (see Appliance.at_step), got "
+            + ", ".join(f"{a.name} {a.step_minutes:g} min" for a in appliances)
         )
     return appliances
 

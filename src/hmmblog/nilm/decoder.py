@@ -25,7 +25,6 @@ from hmmblog.nilm.kernels import near, sums_held, window_terms, windows
 from hmmblog.nilm.model import (
     Disaggregation,
     check_aggregate,
-    check_noise,
     disaggregation,
     log_joint,
     product_chain,
@@ -33,7 +32,7 @@ from hmmblog.nilm.model import (
 from hmmblog.nilm.schedule import Site
 from hmmblog.validation import check_positive_int
 
-__all__ = ["Block", "BlockAscent", "common_step", "disaggregate", "greedy_start"]
+__all__ = ["Block", "BlockAscent", "disaggregate", "greedy_start"]
 
 
 class Block(NamedTuple):
@@ -242,17 +241,6 @@ def greedy_start(
     return states
 
 
-def common_step(appliances: list[Appliance]) -> float:
-    """The appliances' one step length in minutes (a ValueError if they disagree)."""
-    steps = {a.step_minutes for a in appliances}
-    if len(steps) != 1:
-        raise ValueError(
-            "appliances: expected one step length for all (see Appliance.at_step), got "
-            + ", ".join(f"{a.name} {a.step_minutes:g} min" for a in appliances)
-        )
-    return steps.pop()
-
-
 def disaggregate(
     aggregate: torch.Tensor,
     appliances: Sequence[Appliance],
@@ -300,22 +288,15 @@ def disaggregate(
     """
     y = check_aggregate(aggregate)
     appliances = check_appliances(appliances)
-    step = common_step(appliances)
-    if noise_std is None:
-        noise_std = meter.estimate_noise(y)
-    if background is None:
-        background = meter.estimate_background(y, appliances)
-    noise_std, background = check_noise(noise_std, background)
+    noise_std, background, rest = meter.meter_model(y, appliances, noise_std, background,
+                                                    unmetered)
     restarts = check_positive_int("restarts", restarts)
     max_sweeps = check_positive_int("max_sweeps", max_sweeps)
     if not all(isinstance(f, int | float) and 0 < f < math.inf for f in anneal):
         raise ValueError(f"anneal: expected finite noise multipliers > 0, got {anneal!r}")
     orders = schedule.orders(appliances, restarts)
     blocks, triples = schedule.confusable_blocks(appliances, noise_std) if pairs else ([], {})
-    rest = None
-    if unmetered:
-        span = float(torch.nanquantile(y - background, 0.95))
-        rest = meter.unmetered_load(max(span, 4 * noise_std), noise_std, step)
+    if rest is not None:
         u = len(appliances)
         orders = [[*order, u] for order in orders]
         if pairs:

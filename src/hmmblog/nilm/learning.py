@@ -25,6 +25,7 @@ from hmmblog.emissions import gaussian_log_lik
 from hmmblog.inference import log_likelihood
 from hmmblog.learning.kmeans import chain_counts, kmeans_segmentation
 from hmmblog.nilm.appliances import DTYPE, Appliance
+from hmmblog.nilm.meter import estimate_noise
 from hmmblog.validation import as_tensor, check_positive_int, check_positive_number
 
 __all__ = ["ApplianceFit", "EMStep", "em_step", "fit_plug", "learn_appliance", "ratio_start"]
@@ -49,17 +50,24 @@ def check_readings(readings: object) -> torch.Tensor:
     return x
 
 
-def ratio_start(x: torch.Tensor, K: int, unit: float
+def ratio_start(x: torch.Tensor, K: int, unit: float, min_scale: float
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """π, A, levels μ and spreads s (≥ `unit`) from the 1-D k-means segmentation of
-    log(1 + max(x, 0) / unit), `x [T]` watts: clusters by *ratio* of power, so a brief 300 W
-    state is not folded into a long 0 W one the way clusters by watts fold it (2 kW away,
-    the 300 W readings are a small error in watts, a large one in ratio)."""
-    labels = kmeans_segmentation(torch.log1p(x.clamp_min(0.0) / unit)[None], K)[1][0]
+    """π, A, levels μ and spreads s (≥ `min_scale`) from the 1-D k-means segmentation of
+    log(1 + max(x − u, 0) / u), `x [T]` watts, u = `unit`: clusters by *ratio* of power, so
+    a brief 300 W state is not folded into a long 0 W one the way clusters by watts fold it
+    (2 kW away, the 300 W readings are a small error in watts, a large one in ratio). Every
+    reading below u (a few times the plug's noise) counts as exactly 0, so the noise of a
+    long "off" is not worth a cluster of its own."""
+    ratio = torch.log1p((x - unit).clamp_min(0.0) / unit)
+    centers = ratio.min()[None]  # farthest-point starts: each next one the reading furthest
+    for _ in range(K - 1):  # from every start so far (a rare state gets one, k-means' own
+        far = (ratio[:, None] - centers).abs().min(1).values  # quantile starts miss it)
+        centers = torch.cat([centers, ratio[far.argmax()][None]])
+    labels = kmeans_segmentation(ratio[None], K, centers=centers)[1][0]
     n = torch.bincount(labels, minlength=K).to(DTYPE)
     mu = torch.zeros(K, dtype=DTYPE).index_add_(0, labels, x) / n.clamp_min(1)
     sq = torch.zeros(K, dtype=DTYPE).index_add_(0, labels, (x - mu[labels]) ** 2)
-    s = (sq / n.clamp_min(1)).sqrt().clamp_min(unit)
+    s = (sq / n.clamp_min(1)).sqrt().clamp_min(min_scale)
     pi, A = chain_counts(labels[None], K, DTYPE)
     return pi, A, mu.clamp_min(0.0), s
 
@@ -125,7 +133,10 @@ def fit_plug(
     step_minutes = check_positive_number("step_minutes", step_minutes,
                                          "a finite number of minutes > 0")
     present = ~torch.isnan(x)
-    params = ratio_start(x.masked_fill(~present, float(x[present].median())), K, min_scale)
+    # ratios of power above the plug's noise: readings within a few σ of 0 count as 0
+    unit = max(min_scale, 4 * estimate_noise(x, floor=min_scale))
+    params = ratio_start(x.masked_fill(~present, float(x[present].median())), K, unit,
+                         min_scale)
     history: list[float] = []
     best = None
     for _ in range(max_iters + 1):

@@ -24,9 +24,10 @@ from collections.abc import Sequence
 import torch
 
 from hmmblog.nilm.appliances import DTYPE, Appliance
-from hmmblog.validation import check_positive_int, check_positive_number
+from hmmblog.validation import check_finite_number, check_positive_int, check_positive_number
 
-__all__ = ["estimate_background", "estimate_noise", "unmetered_load"]
+__all__ = ["check_noise", "estimate_background", "estimate_noise", "meter_model",
+           "simulate_unmetered", "unmetered_load"]
 
 MAD_TO_SD = 1.4826  # σ = 1.4826 · median |x − median x| for a normal sample
 
@@ -73,3 +74,47 @@ def unmetered_load(span: float, noise_std: float, step_minutes: float = 1.0,
     initial = torch.full((G,), 1.0 / G, dtype=DTYPE)
     return Appliance("unmetered", power, initial, transition,
                      scale=torch.full((G,), delta / 2, dtype=DTYPE), step_minutes=step_minutes)
+
+
+def check_noise(noise_std: object, background: object) -> tuple[float, float]:
+    """σ as a finite number of watts > 0 and b as a finite number of watts (any kind of
+    number: Python, numpy, a 0-d tensor)."""
+    return (check_positive_number("noise_std", noise_std, "a finite number > 0 (watts)"),
+            check_finite_number("background", background, "a finite number (watts)"))
+
+
+def meter_model(y: torch.Tensor, appliances: Sequence[Appliance], noise_std: object,
+                background: object, unmetered: bool) -> tuple[float, float, Appliance | None]:
+    """What the decoders add to the appliances: σ and b as given or, if None, estimated
+    (`estimate_noise`, `estimate_background`), and with `unmetered` the unmetered chain from
+    0 W to the 95th percentile of y − b (else None). Checked: any kind of number."""
+    if noise_std is None:
+        noise_std = estimate_noise(y)
+    if background is None:
+        background = estimate_background(y, appliances)
+    noise_std, background = check_noise(noise_std, background)
+    if not unmetered:
+        return noise_std, background, None
+    step = appliances[0].step_minutes  # one step for all: the caller checked
+    span = max(float(torch.nanquantile(y - background, 0.95)), 4 * noise_std)
+    return noise_std, background, unmetered_load(span, noise_std, step)
+
+
+def simulate_unmetered(T: int, step_minutes: float = 1.0, seed: int = 0, standby: float = 50.0,
+                       evening: tuple[float, float] = (200.0, 420.0),
+                       hours: tuple[float, float] = (18.0, 23.0),
+                       dwell_minutes: float = 30.0) -> torch.Tensor:
+    """A simulated unmetered load `[T]` watts from midnight, one step every `step_minutes`:
+    `standby` watts always, plus, between `hours` each day, lights and electronics at a level
+    drawn uniformly from `evening` that changes on average every `dwell_minutes` (the
+    shape of the load a real house's meter showed beyond its eight sub-metered appliances)."""
+    T = check_positive_int("T", T)
+    step = check_positive_number("step_minutes", step_minutes, "a finite number of minutes > 0")
+    g = torch.Generator().manual_seed(seed)
+    minute_of_day = (torch.arange(T, dtype=DTYPE) * step) % (24 * 60)
+    lit = (minute_of_day >= hours[0] * 60) & (minute_of_day < hours[1] * 60)
+    change = torch.rand(T, generator=g, dtype=DTYPE) < step / dwell_minutes
+    change |= lit & ~torch.cat([torch.tensor([False]), lit[:-1]])  # every evening starts anew
+    draws = evening[0] + (evening[1] - evening[0]) * torch.rand(T, generator=g, dtype=DTYPE)
+    index = torch.cummax(torch.where(change, torch.arange(T), 0), 0).values
+    return standby + torch.where(lit, draws[index], 0.0)

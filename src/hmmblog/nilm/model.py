@@ -26,19 +26,14 @@ from hmmblog import inference
 from hmmblog.emissions import normal_log_density
 from hmmblog.inference import joint_states, path_log_prior, viterbi
 from hmmblog.nilm.appliances import DTYPE, Appliance, check_appliances
+from hmmblog.nilm.meter import check_noise, meter_model
 from hmmblog.simulation import sample
-from hmmblog.validation import (
-    as_tensor,
-    check_finite_number,
-    check_positive_int,
-    check_positive_number,
-)
+from hmmblog.validation import as_tensor, check_positive_int
 
 __all__ = [
     "Disaggregation",
     "Household",
     "check_aggregate",
-    "check_noise",
     "disaggregate_exact",
     "disaggregation",
     "factorial_story",
@@ -70,13 +65,6 @@ class Disaggregation(NamedTuple):
     unmetered: torch.Tensor
     noise_std: float
     background: float
-
-
-def check_noise(noise_std: object, background: object) -> tuple[float, float]:
-    """σ as a finite number of watts > 0 and b as a finite number of watts (any kind of
-    number: Python, numpy, a 0-d tensor)."""
-    return (check_positive_number("noise_std", noise_std, "a finite number > 0 (watts)"),
-            check_finite_number("background", background, "a finite number (watts)"))
 
 
 def check_aggregate(aggregate: torch.Tensor) -> torch.Tensor:
@@ -219,17 +207,21 @@ def disaggregation(
 def disaggregate_exact(
     aggregate: torch.Tensor,
     appliances: Sequence[Appliance],
-    noise_std: float,
-    background: float = 0.0,
+    noise_std: float | None = None,
+    background: float | None = None,
+    *,
+    unmetered: bool = True,
 ) -> Disaggregation:
-    """Exact MAP states by the core's `viterbi` on the product chain (Kronecker products of
-    the appliances' π and A): Π K_c states, so time and memory grow exponentially in C.
-    A missing reading (NaN) is a zero log-likelihood row: no evidence at that step."""
+    """Exact MAP states of the same model as `disaggregate` (σ, b and the unmetered chain as
+    `meter.meter_model` makes them) by the core's `viterbi` on the product chain (Kronecker
+    products of every chain's π and A): Π K_c states, so time and memory grow exponentially
+    in C. A missing reading (NaN) is a zero log-likelihood row: no evidence at that step."""
     y = check_aggregate(aggregate)
     appliances = check_appliances(appliances)
-    noise_std, background = check_noise(noise_std, background)
-    initial, transition, power, var = product_chain(appliances)
+    noise_std, background, rest = meter_model(y, appliances, noise_std, background, unmetered)
+    chains = appliances if rest is None else [*appliances, rest]
+    initial, transition, power, var = product_chain(chains)
     log_lik = meter_log_density(y[:, None], background + power, noise_std**2 + var)
     path = viterbi(initial, transition, log_lik).path  # [T], log_lik [T, Π K_c]
-    states = torch.from_numpy(joint_states([a.K for a in appliances]))[:, path]  # [C, T]
-    return disaggregation(y, appliances, states, noise_std, background, 0)
+    states = torch.from_numpy(joint_states([a.K for a in chains]))[:, path]  # [C, T]
+    return disaggregation(y, appliances, states, noise_std, background, 0, rest)
