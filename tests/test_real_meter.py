@@ -23,6 +23,7 @@ from hmmblog.learning import kmeans_init
 from hmmblog.nilm import (
     Appliance,
     appliance_catalogue,
+    combinatorial_optimisation,
     disaggregate,
     disaggregate_exact,
     estimate_background,
@@ -331,3 +332,24 @@ def test_f1_threshold_says_what_on_means() -> None:
     assert per.tolist() == [1.0, 1.0]  # nothing above 40 W on the second: never on, never said
     with pytest.raises(ValueError, match=r"threshold: .*one per appliance \[2\]"):
         f1_score(truth, idle, threshold=[1.0, 2.0, 3.0])
+
+
+def test_combinatorial_optimisation_is_the_nearest_sum_per_step() -> None:
+    """Noise-free readings with distinct sums: CO finds every state; a gap keeps the
+    previous step's choice; against brute force over the joint states on noisy readings."""
+    apps = _tiny()
+    clean = [replace(a, scale=None) for a in apps]
+    hh = simulate_household(clean, 200, noise_std=1e-6, background=30.0, seed=4)
+    assert torch.equal(combinatorial_optimisation(hh.aggregate, clean, 30.0).states, hh.states)
+    y = hh.aggregate.clone()
+    y[50:53] = float("nan")
+    got = combinatorial_optimisation(y, clean, 30.0).states
+    assert torch.equal(got[:, 50:53], hh.states[:, 49:50].expand(-1, 3))
+    noisy = simulate_household(clean, 100, noise_std=80.0, background=30.0, seed=5).aggregate
+    got = combinatorial_optimisation(noisy, clean, 30.0)
+    digits = torch.from_numpy(joint_states([a.K for a in clean]))
+    for t in range(100):
+        totals = [30.0 + sum(a.power[digits[c, j]] for c, a in enumerate(clean))
+                  for j in range(digits.shape[1])]
+        best = min(range(len(totals)), key=lambda j: abs(noisy[t] - totals[j]))
+        assert torch.equal(got.states[:, t], digits[:, best])

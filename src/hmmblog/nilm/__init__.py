@@ -23,6 +23,7 @@ Modules, in reading order:
 * `schedule` — which blocks of chains each pass refits (confusable pairs and triples,
   round-robin pairs) and the greedy orders
 * `kernels` — the decoder's compiled loops
+* `baselines` — `combinatorial_optimisation` (Hart 1992), the baseline NILM readers know
 * `metrics` — `f1_score`, `nde`, `mean_absolute_error`, `energy_correctly_assigned`
 * `learning` — `learn_appliance`: an `Appliance` from one plug's readings (EM, `fit_plug`)
 * `meter` — what a real meter adds: `estimate_noise`, `estimate_background`, and the
@@ -30,6 +31,7 @@ Modules, in reading order:
 """
 
 from hmmblog.nilm.appliances import Appliance, appliance_catalogue, random_household, two_state
+from hmmblog.nilm.baselines import combinatorial_optimisation
 from hmmblog.nilm.decoder import BlockAscent, disaggregate, greedy_start
 from hmmblog.nilm.learning import ApplianceFit, fit_plug, learn_appliance
 from hmmblog.nilm.meter import (
@@ -57,6 +59,7 @@ __all__ = [
     "Disaggregation",
     "Household",
     "appliance_catalogue",
+    "combinatorial_optimisation",
     "confusable_blocks",
     "disaggregate",
     "disaggregate_exact",
