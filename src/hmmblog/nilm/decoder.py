@@ -78,6 +78,8 @@ class BlockAscent:
             [a.scale.numpy()[self.states[:, c]] ** 2 for c, a in enumerate(appliances)], 1
         )
         self.total, self.var_total = self.contrib.sum(1), self.var.sum(1)
+        # without any appliance that wanders the variance is σ² everywhere: skip its books
+        self.wanders = any(bool((a.scale > 0).any()) for a in appliances)
         self._tables: dict[tuple[int, ...], Block] = {}
         # per block, the residual and its variance it last fit against and its joint states
         # after that fit
@@ -122,10 +124,13 @@ class BlockAscent:
         blk = self.block(block)
         rows = list(block)
         rest = self.total.copy()  # [R, T]: what the chains outside the block explain
-        rest_var = self.var_total + self.sigma**2  # [R, T]: the meter's and theirs variance
+        # [R, T] the meter's variance and the other chains' (or [1, 1] if all are σ²)
+        rest_var = self.var_total + self.sigma**2 if self.wanders else np.full((1, 1),
+                                                                               self.sigma**2)
         for c in rows:
             rest -= self.contrib[:, c]
-            rest_var -= self.var[:, c]
+            if self.wanders:
+                rest_var -= self.var[:, c]
         R, T = rest.shape
         joint = self.states[:, rows[0]] * blk.stride[0]  # [R, T]
         for i in range(1, len(rows)):
@@ -160,9 +165,11 @@ class BlockAscent:
         for i, c in enumerate(rows):  # one gather per chain
             self.states[:, c, steps] = blk.chains.digits[i][new]
             self.contrib[:, c, steps] = blk.part[i][new]
-            self.var[:, c, steps] = blk.var_part[i][new]
+            if self.wanders:
+                self.var[:, c, steps] = blk.var_part[i][new]
         self.total[:, steps] = rest[:, steps] + blk.power[new]
-        self.var_total[:, steps] = rest_var[:, steps] - self.sigma**2 + blk.var[new]
+        if self.wanders:
+            self.var_total[:, steps] = rest_var[:, steps] - self.sigma**2 + blk.var[new]
         return True
 
     def sweep(self, order: list[int], blocks: list[tuple[int, ...]],
@@ -224,20 +231,25 @@ def greedy_start(
     # What is left over is noise plus "other appliances", modelled as Exponential(others_mean).
     others_mean = max(float((y - b).clamp_min(0).nanmean()), 10 * sigma)
     missing = torch.isnan(y)[:, None]
+    gaps = bool(missing.any())
+    wandering = any(bool((a.scale > 0).any()) for a in appliances)
     for step in range(C):
         for c in sorted({order[step] for order in orders}):
             rs = [r for r, order in enumerate(orders) if order[step] == c]
             a = appliances[c]
             left = (y - b - explained[rs])[..., None] - a.power  # [G, T, K]
-            spread = (sigma**2 + wander[rs][..., None] + a.scale**2).sqrt()
+            spread = ((sigma**2 + wander[rs][..., None] + a.scale**2).sqrt() if wandering
+                      else sigma)  # a number, when it is one: a faster density
             fit = normal_log_density(left, 0.0, spread)
             others = -math.log(others_mean) - left / others_mean
             log_lik = torch.where(left < 0, fit, torch.logaddexp(fit, others))
-            log_lik = log_lik.masked_fill(missing, 0.0)  # NaN readings: no evidence
+            if gaps:
+                log_lik = log_lik.masked_fill(missing, 0.0)  # NaN readings: no evidence
             z = viterbi(a.initial, a.transition, log_lik).path  # [G, T]
             states[rs, c] = z
             explained[rs] = explained[rs] + a.power[z]
-            wander[rs] = wander[rs] + a.scale[z] ** 2
+            if wandering:
+                wander[rs] = wander[rs] + a.scale[z] ** 2
     return states
 
 

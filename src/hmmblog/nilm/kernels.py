@@ -71,11 +71,13 @@ def window_terms(gap, rest_var, joint, windows, power, var, log_pi, log_A):  # p
     P steps in all: `log_lik [R, P, K]` = log Normal(gap; power_k, sqrt(v)) up to a constant,
     v = rest_var + var_k, for `gap [R, T]` (reading minus background minus the other chains;
     NaN where the reading is missing: a zero row) and `rest_var [R, T]` (the meter's and the
-    other chains' variance), plus the way into each window (log π at step 0, else log A from
-    the block's joint state `joint [R, T]` just before it) and out of it (log A into the state
-    just after it); `start [R, P]`, True where a window begins; `steps [P]`."""
+    other chains' variance; `[1, 1]` if it is one number), plus the way into each window
+    (log π at step 0, else log A from the block's joint state `joint [R, T]` just before it)
+    and out of it (log A into the state just after it); `start [R, P]`, True where a window
+    begins; `steps [P]`."""
     R, T = gap.shape
     K = power.shape[0]
+    one = rest_var.shape[0] == 1 and rest_var.shape[1] == 1
     P = 0
     for w in range(windows.shape[0]):
         P += windows[w, 1] - windows[w, 0]
@@ -85,6 +87,7 @@ def window_terms(gap, rest_var, joint, windows, power, var, log_pi, log_A):  # p
     wanders = False  # does any joint state add variance? (if not, log v is one constant)
     for k in range(K):
         wanders |= var[k] > 0
+    scale = -0.5 / rest_var[0, 0]
     p = 0  # where the current window begins, end to end
     for w in range(windows.shape[0]):
         a, b = windows[w, 0], windows[w, 1]
@@ -97,9 +100,15 @@ def window_terms(gap, rest_var, joint, windows, power, var, log_pi, log_A):  # p
                     for k in range(K):
                         log_lik[r, p + t - a, k] = 0.0
                     continue
+                if one and not wanders:  # one variance for all: a constant scale
+                    for k in range(K):
+                        d = g - power[k]
+                        log_lik[r, p + t - a, k] = d * d * scale
+                    continue
+                rv = rest_var[0, 0] if one else rest_var[r, t]
                 for k in range(K):
                     d = g - power[k]
-                    v = rest_var[r, t] + var[k]
+                    v = rv + var[k]
                     log_lik[r, p + t - a, k] = -0.5 * (d * d / v + (np.log(v) if wanders else 0.0))
             start[r, p] = True
             for k in range(K):

@@ -80,11 +80,14 @@ def check_aggregate(aggregate: torch.Tensor) -> torch.Tensor:
     return y
 
 
-def meter_log_density(y: torch.Tensor, mean: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
+def meter_log_density(y: torch.Tensor, mean: torch.Tensor, var: torch.Tensor | float
+                      ) -> torch.Tensor:
     """log Normal(y; mean, sqrt(var)) elementwise, 0 where the reading y is missing (NaN)."""
+    sd = var.sqrt() if isinstance(var, torch.Tensor) else var**0.5
     missing = torch.isnan(y)
-    density = normal_log_density(y.masked_fill(missing, 0.0), mean, var.sqrt())
-    return density.masked_fill(missing, 0.0)
+    if not missing.any():
+        return normal_log_density(y, mean, sd)
+    return normal_log_density(y.masked_fill(missing, 0.0), mean, sd).masked_fill(missing, 0.0)
 
 
 def simulate_household(
@@ -172,7 +175,8 @@ def log_joint(
     prior = sum(path_log_prior(a.initial.log(), a.transition.log(), states[..., c, :])
                 for c, a in enumerate(appliances))
     mean = background + sum(a.power[states[..., c, :]] for c, a in enumerate(appliances))
-    var = noise_std**2 + sum(a.scale[states[..., c, :]] ** 2 for c, a in enumerate(appliances))
+    var = noise_std**2 + sum(a.scale[states[..., c, :]] ** 2 for c, a in enumerate(appliances)
+                             if (a.scale > 0).any())  # a number if no appliance wanders
     return prior + meter_log_density(y, mean, var).sum(-1)
 
 
