@@ -2,6 +2,7 @@
 document order as Quarto runs them; its prose shows no machine output and its cells print
 nothing (no logs, warnings or dumps: figures, tables and prose carry the results)."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -27,3 +28,19 @@ def test_post_executes(post: Path):
         assert value != "", f"{post.parent.name}: inline `{expr}` printed nothing"
         assert not MACHINE_OUTPUT.search(value), (
             f"{post.parent.name}: inline `{expr}` prints {value!r}, a repr, not a number")
+
+
+@pytest.mark.parametrize("post", POSTS, ids=[p.parent.name for p in POSTS])
+def test_no_two_inline_expressions_touch(post: Path):
+    """`{python} a``{python} b` is not two inline expressions to Quarto's Markdown reader: the
+    double backtick opens a code span, and the reader sees the second one as literal code."""
+    text = post.read_text(encoding="utf-8")
+    touching = re.search(r"[^`\n]``\{python\}", text)  # not a ```{python} fence
+    assert not touching, f"{post.parent.name}: two inline expressions touch: {touching}"
+
+
+def test_the_touching_check_can_fail(tmp_path: Path):
+    bad = tmp_path / "index.qmd"
+    bad.write_text("σ = `{python} a``{python} b`\n", encoding="utf-8")
+    with pytest.raises(AssertionError, match="touch"):
+        test_no_two_inline_expressions_touch(bad)
