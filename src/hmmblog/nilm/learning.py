@@ -164,6 +164,6 @@ def learn_appliance(
 ) -> Appliance:
     """An `Appliance` learned from one plug's `readings [T]` in watts (NaN = missing), one
     reading every `step_minutes` minutes: K power states sorted by level (state 0 = lowest),
-    levels ≥ 0, each state's spread at least `min_scale` watts. EM from a k-means start
+    levels ≥ 0, each state's spread at least `min_scale` watts. EM from a ratio k-means start
     (`fit_plug`, which also returns the log-likelihood of each iteration); deterministic."""
     return fit_plug(readings, K, name, step_minutes=step_minutes, min_scale=min_scale).appliance
