@@ -98,6 +98,9 @@ def check_appliances(appliances: Sequence[Appliance]) -> list[Appliance]:
 def two_state(name: str, on_power: float, mean_off: float, mean_on: float) -> Appliance:
     """An off/on appliance from its mean off and on durations (in steps): a geometric dwell
     of mean d leaves its state with probability 1/d per step; π is the stationary law."""
+    on_power = check_positive_number("on_power", on_power, "a finite number of watts > 0")
+    mean_off = check_positive_number("mean_off", mean_off, "a mean duration >= 1 step")
+    mean_on = check_positive_number("mean_on", mean_on, "a mean duration >= 1 step")
     if mean_off < 1 or mean_on < 1:
         raise ValueError(
             f"mean_off, mean_on: expected mean durations >= 1 step, got {mean_off}, {mean_on}"

@@ -30,7 +30,7 @@ from hmmblog.nilm.model import (
     product_chain,
 )
 from hmmblog.nilm.schedule import Site
-from hmmblog.validation import check_positive_int
+from hmmblog.validation import check_positive_int, check_positive_number
 
 __all__ = ["Block", "BlockAscent", "disaggregate", "greedy_start"]
 
@@ -82,8 +82,8 @@ class BlockAscent:
         self.wanders = any(bool((a.scale > 0).any()) for a in appliances)
         self._tables: dict[tuple[int, ...], Block] = {}
         # per block, the residual and its variance it last fit against and its joint states
-        # after that fit
-        self._seen: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
+        # after that fit: (rest, rest_var, joint)
+        self._seen: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def block(self, block: tuple[int, ...]) -> Block:
         """The tables of a block of chains, built on first use and kept."""
@@ -194,7 +194,9 @@ class BlockAscent:
             self.states[rows], self.contrib[rows], self.total[rows]
         )
         self.var, self.var_total = self.var[rows], self.var_total[rows]
-        self._seen = {block: tuple(x[rows] for x in seen) for block, seen in self._seen.items()}
+        # (a [1, 1] variance, when no chain wanders, is every restart's)
+        self._seen = {block: tuple(x if x.shape[0] == 1 else x[rows] for x in seen)
+                      for block, seen in self._seen.items()}
 
     def _at_sites(self, sites: Sequence[Site]) -> np.ndarray:
         """`[T]` steps where, in some restart, a site's chain c is at level k or its chains i
@@ -304,8 +306,8 @@ def disaggregate(
                                                     unmetered)
     restarts = check_positive_int("restarts", restarts)
     max_sweeps = check_positive_int("max_sweeps", max_sweeps)
-    if not all(isinstance(f, int | float) and 0 < f < math.inf for f in anneal):
-        raise ValueError(f"anneal: expected finite noise multipliers > 0, got {anneal!r}")
+    anneal = [check_positive_number("anneal", f, "finite noise multipliers > 0")
+              for f in anneal]
     orders = schedule.orders(appliances, restarts)
     blocks, triples = schedule.confusable_blocks(appliances, noise_std) if pairs else ([], {})
     if rest is not None:

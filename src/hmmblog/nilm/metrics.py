@@ -39,8 +39,8 @@ def f1_score(truth, estimate, threshold=15.0) -> torch.Tensor:
     limit = as_tensor("threshold", threshold).to(DTYPE)
     per = truth.shape[:-1]
     if limit.dim() > 1 or (limit.dim() == 1 and tuple(limit.shape) != tuple(per)) or \
-            not torch.isfinite(limit).all():
-        raise ValueError(f"threshold: expected finite watts, one number or one per appliance "
+            not torch.isfinite(limit).all() or (limit < 0).any():
+        raise ValueError(f"threshold: expected finite watts >= 0, one number or one per appliance "
                          f"{list(per)}, got {limit.tolist()}")
     limit = limit[..., None] if limit.dim() == 1 else limit
     on, on_hat = truth > limit, estimate > limit
