@@ -70,9 +70,11 @@ def estimate_background(aggregate: torch.Tensor, appliances: Sequence[Appliance]
     """b from the readings: the lowest readings are the floor plus every appliance in its
     lowest state plus noise, N(b + Σ_c μ⁽ᶜ⁾_0, v) with v = σ² + Σ_c s⁽ᶜ⁾_0², so
     b ≈ q + ½ Φ⁻¹(1 − `quantile`) · √v − Σ_c μ⁽ᶜ⁾_0, q the `quantile` of the present
-    readings. Half the correction on purpose: the lowest readings mix "all off" with other
+    readings. Half the correction, aiming low: the lowest readings mix "all off" with other
     states, so the whole of it overshoots, and a floor set too high is worse than one too low
-    (nothing explains a reading below b; the unmetered chain absorbs one above it)."""
+    (nothing explains a reading below b; the unmetered chain absorbs one above it). Still
+    a little high when the appliances' lowest spreads are overstated (a 2 W floor on a plug
+    that reads 0.1 W)."""
     y = check_readings("aggregate", aggregate)
     sigma = check_positive_number("noise_std", noise_std, "a finite number > 0 (watts)")
     q = check_finite_number("quantile", quantile, "a probability in (0, 0.5)")
