@@ -32,8 +32,9 @@ T = 300
 CANDIDATES = [1, 2, 3, 4, 5]
 
 
-def random_gaussian_hmm(seed: int) -> dict[str, torch.Tensor]:
-    """A random K-state Gaussian HMM (K in 2..4) as described in the module docstring."""
+def random_gaussian_hmm(seed: int, T: int = T) -> dict[str, torch.Tensor]:
+    """A random K-state Gaussian HMM (K in 2..4) as described in the module docstring, and
+    T steps drawn from it."""
     g = torch.Generator().manual_seed(seed)
     K = int(torch.randint(2, 5, (1,), generator=g))
     gaps = 3 + 3 * torch.rand(K - 1, generator=g, dtype=torch.float64)
