@@ -11,7 +11,7 @@ minutes, too long to redo on every render. Writes three small CSVs next to this 
   by `align_states` on B; one row per (dataset, parameter): truth, 5 %, 95 %, inside.
 * `k_choice.csv`: random Gaussian HMMs (K in 2..4; the generator of
   `benchmarks/bench_posterior_targets.py`, seeds 3000, 3001, ..., never the benchmark's)
-  with T in K_SIZES steps; `select_num_states(candidates 1..5, folds 3, restarts 1)`; one
+  with T in K_SIZES steps; `select_num_states(candidates 1..5, folds 3, restarts 2)`; one
   row per (T, dataset): the true K and each criterion's choice.
 
 Run:  PYTHONPATH=src .venv/bin/python posts/06-how-many-states/studies.py [part ...]
@@ -113,7 +113,7 @@ def k_choice(sizes=K_SIZES, datasets: range | int = K_DATASETS) -> pd.DataFrame:
             hmm = random_gaussian_hmm(3000 + d, T=T)
             start = time.perf_counter()
             sel = hmmblog.select_num_states(hmm["x"], CANDIDATES, "gaussian", seed=0,
-                                            folds=3, restarts=1)
+                                            folds=3, restarts=2)
             rows.append({"T": T, "dataset": d, "true_K": hmm["K"], **sel.best_by,
                          "seconds": time.perf_counter() - start})
             print(rows[-1], flush=True)

@@ -207,8 +207,10 @@ def converged_fit(family: EmissionFamily, x: torch.Tensor, K: int, M: int | None
     happens when a MAP estimate sits on the edge of the simplex), Adam's 400 default steps
     from the same start instead."""
     try:
-        fit = learn(x, K, family, M=M, seed=seed, init=init, standardize=standardize,
-                    restarts=restarts, optimizer="lbfgs", lr=1.0, steps=300, tol=1e-4)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Encountered NaN")  # handled below
+            fit = learn(x, K, family, M=M, seed=seed, init=init, standardize=standardize,
+                        restarts=restarts, optimizer="lbfgs", lr=1.0, steps=300, tol=1e-4)
         values = [fit.initial, fit.transition, *fit.emission_params.values()]
         if all(bool(torch.isfinite(v).all()) for v in values):
             return fit
