@@ -15,6 +15,13 @@ Seeds: development used 1000-1009 (`--seeds 1000:1010`); the targets are reporte
 20261205-20261214 (the default), never used while writing the package.
 
 Run:  PYTHONPATH=src .venv/bin/python benchmarks/bench_posterior_targets.py [--seeds a:b]
+
+Measured on 2026-12 (2-core machine, busy), seeds 20261205-20261214, one run:
+K chosen right: BIC 10/10 (target met), AIC 7/10, held-out 8/10. Coverage of the state means
+by the 90 % intervals: 26/33 = 79 % (target 80 %: NOT met). Misses: seed 20261207 covered 1
+of 3 (r-hat 1.001), seed 20261209 1 of 4 with max r-hat 1.50, seed 20261211 2 of 3; seed
+20261210 covered 4 of 4 but with max r-hat 3.0 (chains in different modes). 90-600 s per
+posterior, 90-180 s per selection. Development seeds 1000-1003 (selection only): BIC 4/4.
 """
 
 from __future__ import annotations
