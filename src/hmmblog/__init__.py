@@ -3,8 +3,9 @@
 The inference core (`log_likelihood`, `posterior`, `viterbi`) works on per-step emission
 log-likelihoods, so discrete, Gaussian and factorial models all share it. `learn` finds MAP
 parameters with Pyro SVI for any emission family (`learn_discrete`, `learn_gaussian` are its
-post-era names), and `align_states` undoes label switching. Factorial models for energy
-disaggregation live in `hmmblog.nilm`.
+post-era names), and `align_states` undoes label switching. `sample_posterior` draws the
+full posterior of the same model with NUTS, and `select_num_states` chooses K. Factorial
+models for energy disaggregation live in `hmmblog.nilm`.
 
 Notation (the same letters mean the same things in every module, docstring and error message):
 
@@ -32,7 +33,13 @@ appliances N; the code calls it C.
 
 from hmmblog.alignment import align_states, permute_states
 from hmmblog.inference import ViterbiResult, log_likelihood, posterior, viterbi
-from hmmblog.learning import learn, learn_discrete, learn_gaussian
+from hmmblog.learning import (
+    learn,
+    learn_discrete,
+    learn_gaussian,
+    sample_posterior,
+    select_num_states,
+)
 from hmmblog.simulation import sample, sample_stepwise
 
 __all__ = [
@@ -45,6 +52,8 @@ __all__ = [
     "permute_states",
     "posterior",
     "sample",
+    "sample_posterior",
     "sample_stepwise",
+    "select_num_states",
     "viterbi",
 ]

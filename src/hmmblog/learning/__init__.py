@@ -10,6 +10,8 @@ One learner for every emission family, `learn(observations, K, emission=...)`, r
   `learn_gaussian`, `gaussian_model`, `kmeans_init`)
 * `kmeans` — the 1-D k-means segmentation behind the data-driven starts
 * `fit` — `fit_map`, the SVI optimiser under all of them (any Pyro model)
+* `posterior` — `sample_posterior`: full posteriors of the same model by NUTS (post 6)
+* `selection` — `select_num_states`: held-out likelihood, BIC and AIC over K (post 6)
 """
 
 from hmmblog.learning.categorical import (
@@ -29,6 +31,8 @@ from hmmblog.learning.gaussian import (
     learn_gaussian,
 )
 from hmmblog.learning.poisson import Poisson
+from hmmblog.learning.posterior import Posterior, sample_posterior
+from hmmblog.learning.selection import StateSelection, select_num_states
 
 __all__ = [
     "FAMILIES",
@@ -38,6 +42,8 @@ __all__ = [
     "HMMFit",
     "MAPFit",
     "Poisson",
+    "Posterior",
+    "StateSelection",
     "discrete_model",
     "discrete_model_enumerated",
     "fit_map",
@@ -49,4 +55,6 @@ __all__ = [
     "learn_discrete",
     "learn_gaussian",
     "prior_draw",
+    "sample_posterior",
+    "select_num_states",
 ]

@@ -118,6 +118,7 @@ def hmm_model(family: EmissionFamily, observations: torch.Tensor, K: int,
     sequence; `observations [..., N, T]`, leading dims (if the family allows them) being
     independent datasets, each with its own π, A, θ."""
     batch, (N, T) = observations.shape[:-2], observations.shape[-2:]
+    N, T = int(N), int(T)  # sizes, also under `torch.jit.trace` (NUTS with jit_compile)
     pi, A, theta = family.prior(observations, K, M)
     emission = family.distribution(
         **{k: _per_state(v, family.event_dims) for k, v in theta.items()})  # [..., 1, 1, K]
