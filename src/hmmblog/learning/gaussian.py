@@ -21,7 +21,7 @@ from hmmblog.learning.engine import (
     register,
     state_prior,
 )
-from hmmblog.learning.kmeans import chain_counts, kmeans_segmentation
+from hmmblog.learning.kmeans import chain_counts, farthest_point_centers, kmeans_segmentation
 from hmmblog.validation import check_positive_int
 
 __all__ = ["Gaussian", "gaussian_model", "gaussian_model_enumerated", "kmeans_init",
@@ -107,16 +107,20 @@ def gaussian_model_enumerated(observations: torch.Tensor, K: int) -> None:
 
 
 def kmeans_init(
-    observations: torch.Tensor, K: int, iters: int = 100
+    observations: torch.Tensor, K: int, iters: int = 100, starts: str = "quantiles"
 ) -> dict[str, torch.Tensor]:
     """A deterministic, data-driven start for every site of `gaussian_model`, from the
-    k-means segmentation of `observations [N, T]` (`hmmblog.learning.kmeans`): `locs`,
-    `scales` = mean and standard deviation of each cluster (sorted by mean), `pi` and `A`
-    from the counts of the labels, add-one smoothed."""
+    k-means segmentation of `observations [N, T]` (`hmmblog.learning.kmeans`; Lloyd from the
+    quantiles or, with ``starts="farthest"``, from farthest-point starts): `locs`, `scales` =
+    mean and standard deviation of each cluster (sorted by mean), `pi` and `A` from the
+    counts of the labels, add-one smoothed."""
     K = check_positive_int("K", K)
     y = check_real_sequences(observations)
+    if starts not in ("quantiles", "farthest"):
+        raise ValueError(f"starts: expected 'quantiles' or 'farthest', got {starts!r}")
     flat = y.reshape(-1)
-    centers, labels = kmeans_segmentation(y, K, iters)
+    centers = farthest_point_centers(flat, K) if starts == "farthest" else None
+    centers, labels = kmeans_segmentation(y, K, iters, centers=centers)
     counts = torch.bincount(labels.reshape(-1), minlength=K).to(y.dtype)
     sq = torch.zeros(K, dtype=y.dtype).index_add_(
         0, labels.reshape(-1), (flat - centers[labels.reshape(-1)]) ** 2

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["chain_counts", "kmeans_segmentation"]
+__all__ = ["chain_counts", "farthest_point_centers", "kmeans_segmentation"]
 
 
 def kmeans_segmentation(
@@ -39,6 +39,17 @@ def kmeans_segmentation(
         centers = moved
     centers = centers[centers.argsort()]
     return centers, (y.unsqueeze(-1) - centers).abs().argmin(-1)
+
+
+def farthest_point_centers(values: torch.Tensor, K: int) -> torch.Tensor:
+    """K deterministic k-means starts ``[K]`` from `values [n]`: the smallest value, then each
+    time the value farthest from every start so far (a rare, distant cluster gets a start of
+    its own, which quantile starts can miss)."""
+    centers = values.min()[None]
+    for _ in range(K - 1):
+        far = (values[:, None] - centers).abs().min(1).values
+        centers = torch.cat([centers, values[far.argmax()][None]])
+    return centers
 
 
 def chain_counts(labels: torch.Tensor, K: int, dtype: torch.dtype

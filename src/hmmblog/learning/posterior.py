@@ -30,6 +30,7 @@ from pyro.infer.autoguide import init_to_sample, init_to_value
 from pyro.ops.stats import effective_sample_size, split_gelman_rubin
 
 from hmmblog.alignment import align_states, permute_states
+from hmmblog.inference.forward_backward import log_likelihood
 from hmmblog.inference.rows import one_torch_thread
 from hmmblog.learning.engine import (
     FAMILIES,
@@ -40,9 +41,11 @@ from hmmblog.learning.engine import (
     nanstd,
     pad_as_missing,
 )
+from hmmblog.learning.gaussian import kmeans_init
 from hmmblog.validation import check_positive_int, check_seed
 
-__all__ = ["Posterior", "SummaryTable", "converged_fit", "interval", "sample_posterior"]
+__all__ = ["Posterior", "SummaryTable", "converged_fit", "emission_log_lik",
+           "exact_log_likelihood", "interval", "sample_posterior"]
 
 #: The short names a summary gives each quantity (the notation of `hmmblog`).
 SYMBOLS = {"initial": "π", "transition": "A", "emission": "B", "loc": "μ", "scale": "σ",
@@ -195,13 +198,30 @@ def _diagnostics(x: torch.Tensor, chains: int) -> tuple[torch.Tensor, torch.Tens
     return r_hat, ess
 
 
+def emission_log_lik(family: EmissionFamily, fit: HMMFit, x: torch.Tensor) -> torch.Tensor:
+    """ℓ_t(k) = log p(x_t | z_t = k) ``[N, T, K]`` under `fit`, zero rows at missing steps
+    (no evidence), from the family's own distribution."""
+    theta = {s: fit.emission_params[f] for s, f in zip(family.sites, family.fields, strict=True)}
+    observed = family.observed(x)
+    filled = x.masked_fill(~observed, 0) if not observed.all() else x
+    ll = family.distribution(**theta).log_prob(filled.unsqueeze(-1))
+    return ll.masked_fill(~observed.unsqueeze(-1), 0.0)
+
+
+def exact_log_likelihood(family: EmissionFamily, fit: HMMFit, x: torch.Tensor) -> float:
+    """log p(x | θ̂) summed over the sequences of `x [N, T]`, by the forward algorithm."""
+    ll = emission_log_lik(family, fit, x).double()
+    return float(log_likelihood(fit.initial.double(), fit.transition.double(), ll).sum())
+
+
 def has_start(family: EmissionFamily) -> bool:
     """Does the family have a data-driven start (``init="kmeans"``)?"""
     return type(family).start is not EmissionFamily.start
 
 
 def converged_fit(family: EmissionFamily, x: torch.Tensor, K: int, M: int | None, *,
-                  seed: int, init: str, standardize: bool, restarts: int = 1) -> HMMFit:
+                  seed: int, init: str | dict[str, torch.Tensor], standardize: bool,
+                  restarts: int = 1) -> HMMFit:
     """`learn` run to convergence: L-BFGS (step 1, at most 300 iterations, gradient
     tolerance 1e-4); if its line search fails on a hard start (a non-finite loss, which
     happens when a MAP estimate sits on the edge of the simplex), Adam's 400 default steps
@@ -222,11 +242,21 @@ def converged_fit(family: EmissionFamily, x: torch.Tensor, K: int, M: int | None
 
 def _reference_fit(family: EmissionFamily, x: torch.Tensor, K: int, M: int | None,
                    seed: int, standardize: bool) -> HMMFit:
-    """The MAP fit every draw is relabelled to: the family's k-means start if it has one,
-    else the best of three prior draws; run to convergence (`converged_fit`)."""
-    start = has_start(family)
-    return converged_fit(family, x, K, M, seed=seed, init="kmeans" if start else "prior",
-                         standardize=standardize, restarts=1 if start else 3)
+    """The MAP fit every draw is relabelled to and every chain starts from, run to
+    convergence (`converged_fit`): for Gaussian emissions the better (exact log-likelihood)
+    of two k-means starts, from quantiles and from farthest points (quantile starts can put
+    two levels on one cluster and miss a distant one); for another family with a data-driven
+    start, that start; else the best of three prior draws."""
+    if not has_start(family):
+        return converged_fit(family, x, K, M, seed=seed, init="prior",
+                             standardize=standardize, restarts=3)
+    fits = [converged_fit(family, x, K, M, seed=seed, init="kmeans", standardize=standardize)]
+    if family.name == "gaussian" and not standardize:
+        far = kmeans_init(x.masked_fill(~family.observed(x), float(x[family.observed(x)]
+                                                                  .median())), K,
+                          starts="farthest")
+        fits.append(converged_fit(family, x, K, M, seed=seed, init=far, standardize=False))
+    return max(fits, key=lambda fit: exact_log_likelihood(family, fit, x))
 
 
 @one_torch_thread

@@ -27,38 +27,21 @@ from pyro import poutine
 from pyro.poutine.util import site_is_subsample
 from torch.distributions import biject_to
 
-from hmmblog.inference.forward_backward import log_likelihood
 from hmmblog.inference.rows import one_torch_thread
 from hmmblog.learning.engine import EmissionFamily, HMMFit, pad_as_missing
 from hmmblog.learning.posterior import (
     SummaryTable,
     converged_fit,
+    exact_log_likelihood,
     has_start,
     kept_global_state,
     resolve_family,
 )
 from hmmblog.validation import check_positive_int, check_seed
 
-__all__ = ["CRITERIA", "StateSelection", "emission_log_lik", "exact_log_likelihood",
-           "free_parameters", "select_num_states"]
+__all__ = ["CRITERIA", "StateSelection", "free_parameters", "select_num_states"]
 
 CRITERIA = ("bic", "heldout", "aic")
-
-
-def emission_log_lik(family: EmissionFamily, fit: HMMFit, x: torch.Tensor) -> torch.Tensor:
-    """ℓ_t(k) = log p(x_t | z_t = k) ``[N, T, K]`` under `fit`, zero rows at missing steps
-    (no evidence), from the family's own distribution."""
-    theta = {s: fit.emission_params[f] for s, f in zip(family.sites, family.fields, strict=True)}
-    observed = family.observed(x)
-    filled = x.masked_fill(~observed, 0) if not observed.all() else x
-    ll = family.distribution(**theta).log_prob(filled.unsqueeze(-1))
-    return ll.masked_fill(~observed.unsqueeze(-1), 0.0)
-
-
-def exact_log_likelihood(family: EmissionFamily, fit: HMMFit, x: torch.Tensor) -> float:
-    """log p(x | θ̂) summed over the sequences of `x [N, T]`, by the forward algorithm."""
-    ll = emission_log_lik(family, fit, x).double()
-    return float(log_likelihood(fit.initial.double(), fit.transition.double(), ll).sum())
 
 
 def free_parameters(family: EmissionFamily, K: int, x: torch.Tensor,

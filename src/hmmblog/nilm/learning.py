@@ -23,7 +23,7 @@ import torch
 
 from hmmblog.emissions import gaussian_log_lik
 from hmmblog.inference import log_likelihood
-from hmmblog.learning.kmeans import chain_counts, kmeans_segmentation
+from hmmblog.learning.kmeans import chain_counts, farthest_point_centers, kmeans_segmentation
 from hmmblog.nilm.appliances import DTYPE, Appliance
 from hmmblog.nilm.meter import estimate_noise
 from hmmblog.validation import as_tensor, check_positive_int, check_positive_number
@@ -59,10 +59,7 @@ def ratio_start(x: torch.Tensor, K: int, unit: float, min_scale: float
     reading below u (a few times the plug's noise) counts as exactly 0, so the noise of a
     long "off" is not worth a cluster of its own."""
     ratio = torch.log1p((x - unit).clamp_min(0.0) / unit)
-    centers = ratio.min()[None]  # farthest-point starts: each next one the reading furthest
-    for _ in range(K - 1):  # from every start so far (a rare state gets one, k-means' own
-        far = (ratio[:, None] - centers).abs().min(1).values  # quantile starts miss it)
-        centers = torch.cat([centers, ratio[far.argmax()][None]])
+    centers = farthest_point_centers(ratio, K)  # a rare state gets a start of its own
     labels = kmeans_segmentation(ratio[None], K, centers=centers)[1][0]
     n = torch.bincount(labels, minlength=K).to(DTYPE)
     mu = torch.zeros(K, dtype=DTYPE).index_add_(0, labels, x) / n.clamp_min(1)
