@@ -9,7 +9,8 @@ import torch
 
 import hmmblog
 from hmmblog.learning import FAMILIES
-from hmmblog.learning.selection import exact_log_likelihood, free_parameters
+from hmmblog.learning.posterior import exact_log_likelihood
+from hmmblog.learning.selection import free_parameters
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
