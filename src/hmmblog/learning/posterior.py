@@ -252,9 +252,8 @@ def _reference_fit(family: EmissionFamily, x: torch.Tensor, K: int, M: int | Non
                              standardize=standardize, restarts=3)
     fits = [converged_fit(family, x, K, M, seed=seed, init="kmeans", standardize=standardize)]
     if family.name == "gaussian" and not standardize:
-        far = kmeans_init(x.masked_fill(~family.observed(x), float(x[family.observed(x)]
-                                                                  .median())), K,
-                          starts="farthest")
+        seen = family.observed(x)
+        far = kmeans_init(x.masked_fill(~seen, float(x[seen].median())), K, starts="farthest")
         fits.append(converged_fit(family, x, K, M, seed=seed, init=far, standardize=False))
     return max(fits, key=lambda fit: exact_log_likelihood(family, fit, x))
 

@@ -65,6 +65,11 @@ class Appliance:
         """Number of power states."""
         return self.power.shape[0]
 
+    @property
+    def wanders(self) -> bool:
+        """Does any state's draw wander around its level (a spread > 0)?"""
+        return bool((self.scale > 0).any())
+
     def at_step(self, step_minutes: float) -> Appliance:
         """The same appliance observed every `step_minutes` minutes, a whole multiple m of its
         own step: A becomes A^m (the chain sampled every m-th step), π and levels stay."""

@@ -79,7 +79,7 @@ class BlockAscent:
         )
         self.total, self.var_total = self.contrib.sum(1), self.var.sum(1)
         # without any appliance that wanders the variance is σ² everywhere: skip its books
-        self.wanders = any(bool((a.scale > 0).any()) for a in appliances)
+        self.wanders = any(a.wanders for a in appliances)
         self._tables: dict[tuple[int, ...], Block] = {}
         # per block, the residual and its variance it last fit against and its joint states
         # after that fit: (rest, rest_var, joint)
@@ -234,7 +234,7 @@ def greedy_start(
     others_mean = max(float((y - b).clamp_min(0).nanmean()), 10 * sigma)
     missing = torch.isnan(y)[:, None]
     gaps = bool(missing.any())
-    wandering = any(bool((a.scale > 0).any()) for a in appliances)
+    wandering = any(a.wanders for a in appliances)
     for step in range(C):
         for c in sorted({order[step] for order in orders}):
             rs = [r for r, order in enumerate(orders) if order[step] == c]

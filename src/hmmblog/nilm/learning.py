@@ -25,8 +25,8 @@ from hmmblog.emissions import gaussian_log_lik
 from hmmblog.inference import log_likelihood
 from hmmblog.learning.kmeans import chain_counts, farthest_point_centers, kmeans_segmentation
 from hmmblog.nilm.appliances import DTYPE, Appliance
-from hmmblog.nilm.meter import estimate_noise
-from hmmblog.validation import as_tensor, check_positive_int, check_positive_number
+from hmmblog.nilm.meter import check_watts, estimate_noise
+from hmmblog.validation import check_positive_int, check_positive_number
 
 __all__ = ["ApplianceFit", "EMStep", "em_step", "fit_plug", "learn_appliance", "ratio_start"]
 
@@ -37,17 +37,6 @@ class ApplianceFit(NamedTuple):
 
     appliance: Appliance
     log_likelihoods: list[float]
-
-
-def check_readings(readings: object) -> torch.Tensor:
-    """A plug's readings as float64 watts `[T]` (NaN = missing; at least two present)."""
-    x = as_tensor("readings", readings).to(DTYPE)
-    present = ~torch.isnan(x)
-    if x.dim() != 1 or int(present.sum()) < 2 or torch.isinf(x).any():
-        raise ValueError(f"readings: expected a vector [T] of watts (NaN where missing, at "
-                         f"least two present), got shape {tuple(x.shape)} with "
-                         f"{int(present.sum())} present and {int(torch.isinf(x).sum())} infinite")
-    return x
 
 
 def ratio_start(x: torch.Tensor, K: int, unit: float, min_scale: float
@@ -122,7 +111,7 @@ def fit_plug(
     the best parameters seen. States sorted by level (state 0 = lowest). The returned π is
     the states' share of the time, Σ_t p(z_t = k | x) / T, a start for any other stretch of
     time (EM's own π, p(z_1 | x), is the first step's)."""
-    x = check_readings(readings)
+    x = check_watts("readings", readings, least=2)
     K = check_positive_int("K", K)
     min_scale = check_positive_number("min_scale", min_scale, "a finite number of watts > 0")
     max_iters = check_positive_int("max_iters", max_iters)

@@ -33,21 +33,22 @@ from hmmblog.validation import (
     check_seed,
 )
 
-__all__ = ["check_noise", "estimate_background", "estimate_noise", "meter_model",
+__all__ = ["check_noise", "check_watts", "estimate_background", "estimate_noise", "meter_model",
            "simulate_unmetered", "unmetered_load"]
 
 MAD_TO_SD = 1.4826  # σ = 1.4826 · median |x − median x| for a normal sample
 
 
-def check_readings(name: str, readings: object) -> torch.Tensor:
-    """Watts `[T]` as float64 (NaN = missing, at least one present, no infinities)."""
+def check_watts(name: str, readings: object, least: int = 1) -> torch.Tensor:
+    """Readings `[T]` as float64 watts (NaN = missing, at least `least` present, no
+    infinities): a meter's or a plug's; else a ValueError naming `name`."""
     y = as_tensor(name, readings).to(DTYPE)
-    present = ~torch.isnan(y)
-    if y.dim() != 1 or not present.any() or torch.isinf(y).any():
-        raise ValueError(f"{name}: expected a vector [T] of watts (NaN where missing, at "
-                         f"least one present), got shape {tuple(y.shape)} with "
-                         f"{int(present.sum())} present and {int(torch.isinf(y).sum())} "
-                         f"infinite")
+    present, infinite = int((~torch.isnan(y)).sum()), int(torch.isinf(y).sum())
+    if y.dim() != 1 or present < least or infinite:
+        raise ValueError(f"{name}: expected a vector [T] of watts (NaN where missing, at least "
+                         f"{least} present, none infinite), got shape {tuple(y.shape)} with "
+                         f"{present} present, {int(torch.isnan(y).sum())} missing of "
+                         f"{y.numel()} and {infinite} infinite")
     return y
 
 
@@ -56,7 +57,7 @@ def estimate_noise(aggregate: torch.Tensor, floor: float = 1.0) -> float:
     difference y_t − y_{t−1} is mostly noise, N(0, 2σ²); σ = 1.4826 · median |Δy| / √2 over
     pairs of present readings (the median ignores the steps where something switched).
     At least `floor` watts (a meter's resolution)."""
-    y = check_readings("aggregate", aggregate)
+    y = check_watts("aggregate", aggregate)
     floor = check_positive_number("floor", floor, "a finite number of watts > 0")
     diff = y[1:] - y[:-1]
     diff = diff[~torch.isnan(diff)]
@@ -75,7 +76,7 @@ def estimate_background(aggregate: torch.Tensor, appliances: Sequence[Appliance]
     (nothing explains a reading below b; the unmetered chain absorbs one above it). Still
     a little high when the appliances' lowest spreads are overstated (a 2 W floor on a plug
     that reads 0.1 W)."""
-    y = check_readings("aggregate", aggregate)
+    y = check_watts("aggregate", aggregate)
     sigma = check_positive_number("noise_std", noise_std, "a finite number > 0 (watts)")
     q = check_finite_number("quantile", quantile, "a probability in (0, 0.5)")
     if not 0 < q < 0.5:

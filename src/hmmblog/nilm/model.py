@@ -26,9 +26,9 @@ from hmmblog import inference
 from hmmblog.emissions import normal_log_density
 from hmmblog.inference import joint_states, path_log_prior, viterbi
 from hmmblog.nilm.appliances import DTYPE, Appliance, check_appliances
-from hmmblog.nilm.meter import check_noise, meter_model
+from hmmblog.nilm.meter import check_noise, check_watts, meter_model
 from hmmblog.simulation import sample
-from hmmblog.validation import as_tensor, check_positive_int
+from hmmblog.validation import check_positive_int
 
 __all__ = [
     "Disaggregation",
@@ -68,16 +68,9 @@ class Disaggregation(NamedTuple):
 
 
 def check_aggregate(aggregate: torch.Tensor) -> torch.Tensor:
-    """The meter readings `[T]` as float64 watts (T >= 1; NaN = missing, at least one
-    reading present; no infinities)."""
-    y = as_tensor("aggregate", aggregate).to(DTYPE)
-    if y.dim() != 1 or y.numel() < 1:
-        raise ValueError(f"aggregate: expected a vector [T] of watts, got shape {tuple(y.shape)}")
-    if torch.isinf(y).any() or torch.isnan(y).all():
-        raise ValueError("aggregate: expected watts (NaN where missing, at least one reading), "
-                         f"got {int(torch.isinf(y).sum())} infinite and "
-                         f"{int(torch.isnan(y).sum())} missing of {y.shape[0]}")
-    return y
+    """The meter readings `[T]` as float64 watts (NaN = missing, at least one present; no
+    infinities)."""
+    return check_watts("aggregate", aggregate)
 
 
 def meter_log_density(y: torch.Tensor, mean: torch.Tensor, var: torch.Tensor | float
@@ -176,7 +169,7 @@ def log_joint(
                 for c, a in enumerate(appliances))
     mean = background + sum(a.power[states[..., c, :]] for c, a in enumerate(appliances))
     var = noise_std**2 + sum(a.scale[states[..., c, :]] ** 2 for c, a in enumerate(appliances)
-                             if (a.scale > 0).any())  # a number if no appliance wanders
+                             if a.wanders)  # a number if no appliance wanders
     return prior + meter_log_density(y, mean, var).sum(-1)
 
 
