@@ -89,7 +89,7 @@ def em_step(x: torch.Tensor, initial: torch.Tensor, transition: torch.Tensor, lo
     seen = n > 1e-9  # a state no reading visits keeps its level and spread
     mu = torch.where(seen, (w * filled).sum(0) / n.clamp_min(1e-12), loc).clamp_min(0.0)
     var = (w * (filled - mu) ** 2).sum(0) / n.clamp_min(1e-12)
-    s = torch.where(seen, var.sqrt(), scale).clamp_min(min_scale)
+    s = torch.where(seen, var.clamp_min(0.0).sqrt(), scale).clamp_min(min_scale)  # rounding: -0
     rows = moves.sum(1, keepdim=True)
     A = torch.where(rows > 1e-9, moves / rows.clamp_min(1e-12), transition)
     return EMStep(log_p.detach().item(), gamma, gamma[0], A, mu, s)
@@ -129,7 +129,7 @@ def fit_plug(
         step = em_step(x, *params, min_scale)
         history.append(step.log_p)
         if best is None or step.log_p > best[0]:
-            best = (step.log_p, step.gamma.mean(0), *params[1:])
+            best = (step.log_p, step.gamma.mean(0).clamp_min(0.0), *params[1:])
         if len(history) > 1 and history[-1] - history[-2] < tol * x.shape[0]:
             break
         params = (step.initial, step.transition, step.loc, step.scale)
