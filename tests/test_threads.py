@@ -16,7 +16,9 @@ SCRIPT = textwrap.dedent("""
     torch.set_num_threads(int(sys.argv[1]))
     from hmmblog import log_likelihood, posterior, viterbi
     from hmmblog.inference import factorial_viterbi
-    from hmmblog.nilm import disaggregate, random_household, simulate_household
+    from hmmblog.nilm import (combinatorial_optimisation, disaggregate, disaggregate_exact,
+                              evaluate, learn_appliance, learn_unmetered, random_household,
+                              simulate_household)
 
     g = torch.Generator().manual_seed(0)
     K = 8
@@ -36,8 +38,21 @@ SCRIPT = textwrap.dedent("""
         seen[name] = torch.get_num_threads()
     apps = random_household(12, seed=3)
     house = simulate_household(apps, 2 * 1440, 20.0, 150.0, seed=4)
-    disaggregate(house.aggregate, apps, 20.0, 150.0, unmetered=False)
-    seen["disaggregate"] = torch.get_num_threads()
+    small = apps[:3]
+    for name, call in [
+        ("disaggregate, plain", lambda: disaggregate(house.aggregate, apps, 20.0, 150.0,
+                                                     unmetered=False)),
+        ("disaggregate", lambda: disaggregate(house.aggregate, apps)),
+        ("disaggregate_exact", lambda: disaggregate_exact(house.aggregate[:300], small)),
+        ("combinatorial_optimisation", lambda: combinatorial_optimisation(house.aggregate,
+                                                                          small)),
+        ("learn_appliance", lambda: learn_appliance(house.power[0], 2)),
+        ("learn_unmetered", lambda: learn_unmetered(house.aggregate)),
+        ("evaluate", lambda: evaluate(house.aggregate, {"a": house.power[0], "b": house.power[1]},
+                                      train=slice(0, 1440), test=slice(1440, None))),
+    ]:
+        call()
+        seen[name] = torch.get_num_threads()
     print(seen)
 """)
 

@@ -7,7 +7,8 @@ per step (NaN when it missed one),
     y_t ~ Normal(b + Σ_c μ⁽ᶜ⁾[z⁽ᶜ⁾_t], sqrt(σ² + Σ_c s⁽ᶜ⁾[z⁽ᶜ⁾_t]²)),
 
 with b a constant background load and σ the meter noise. On a real meter one more chain,
-the unmetered load (`meter.unmetered_load`), takes what no appliance explains. Exact MAP
+the unmetered load, takes what no appliance explains: learned from the mains less the
+sub-meters over training days (`learn_unmetered`), or from the meter itself. Exact MAP
 decoding works on the product chain with Π K_c states, exponential in C. `disaggregate` instead
 climbs the exact joint log-probability by *block coordinate ascent*: the core's exact factorial
 Viterbi for one chain (or a block of two or three) against the residual the other chains leave,
@@ -25,21 +26,20 @@ Modules, in reading order:
 * `kernels` — the decoder's compiled loops
 * `baselines` — `combinatorial_optimisation` (Hart 1992), the baseline NILM readers know
 * `metrics` — `f1_score`, `nde`, `mean_absolute_error`, `energy_correctly_assigned`
-* `learning` — `learn_appliance`: an `Appliance` from one plug's readings (EM, `fit_plug`)
-* `meter` — what a real meter adds: `estimate_noise`, `estimate_background`, and the
-  `unmetered_load` chain that takes the load no appliance model explains
+* `evaluation` — `evaluate`: the NILM user's protocol on a real house (learn on some days,
+  decode later days of the mains), ours against the exact FHMM, CO and the mean
+* `learning` — `learn_appliance`: an `Appliance` from one plug's readings (EM, `fit_plug`);
+  `learn_unmetered`: the chain of the load no appliance model explains
+* `meter` — what a real meter adds: `estimate_noise`, `estimate_background`, and what a
+  decoder is told about the unmetered load
 """
 
 from hmmblog.nilm.appliances import Appliance, appliance_catalogue, random_household, two_state
 from hmmblog.nilm.baselines import combinatorial_optimisation
 from hmmblog.nilm.decoder import BlockAscent, disaggregate, greedy_start
-from hmmblog.nilm.learning import ApplianceFit, fit_plug, learn_appliance
-from hmmblog.nilm.meter import (
-    estimate_background,
-    estimate_noise,
-    simulate_unmetered,
-    unmetered_load,
-)
+from hmmblog.nilm.evaluation import Evaluation, Scores, evaluate
+from hmmblog.nilm.learning import ApplianceFit, fit_plug, learn_appliance, learn_unmetered
+from hmmblog.nilm.meter import estimate_background, estimate_noise, simulate_unmetered
 from hmmblog.nilm.metrics import energy_correctly_assigned, f1_score, mean_absolute_error, nde
 from hmmblog.nilm.model import (
     Disaggregation,
@@ -57,7 +57,9 @@ __all__ = [
     "ApplianceFit",
     "BlockAscent",
     "Disaggregation",
+    "Evaluation",
     "Household",
+    "Scores",
     "appliance_catalogue",
     "combinatorial_optimisation",
     "confusable_blocks",
@@ -66,11 +68,13 @@ __all__ = [
     "energy_correctly_assigned",
     "estimate_background",
     "estimate_noise",
+    "evaluate",
     "f1_score",
     "factorial_story",
     "fit_plug",
     "greedy_start",
     "learn_appliance",
+    "learn_unmetered",
     "log_joint",
     "mean_absolute_error",
     "nde",
@@ -79,5 +83,4 @@ __all__ = [
     "simulate_household",
     "simulate_unmetered",
     "two_state",
-    "unmetered_load",
 ]

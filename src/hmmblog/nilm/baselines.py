@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import torch
 
 from hmmblog.inference import joint_states
+from hmmblog.inference.rows import one_torch_thread
 from hmmblog.nilm.appliances import Appliance, check_appliances
 from hmmblog.nilm.meter import check_noise, estimate_background, estimate_noise
 from hmmblog.nilm.model import Disaggregation, check_aggregate, log_joint, product_chain
@@ -24,6 +25,7 @@ from hmmblog.validation import check_positive_int
 __all__ = ["combinatorial_optimisation"]
 
 
+@one_torch_thread
 def combinatorial_optimisation(
     aggregate: torch.Tensor, appliances: Sequence[Appliance], background: float | None = None,
     chunk: int = 4096,

@@ -19,9 +19,11 @@ import torch
 
 from hmmblog.emissions import normal_log_density
 from hmmblog.inference import FactorialChains, viterbi, viterbi_paths
+from hmmblog.inference.rows import one_torch_thread
 from hmmblog.nilm import meter, schedule
 from hmmblog.nilm.appliances import DTYPE, Appliance, check_appliances
 from hmmblog.nilm.kernels import near, sums_held, window_terms, windows
+from hmmblog.nilm.learning import unmetered_from_meter
 from hmmblog.nilm.model import (
     Disaggregation,
     check_aggregate,
@@ -255,6 +257,7 @@ def greedy_start(
     return states
 
 
+@one_torch_thread
 def disaggregate(
     aggregate: torch.Tensor,
     appliances: Sequence[Appliance],
@@ -265,27 +268,30 @@ def disaggregate(
     pairs: bool = True,
     anneal: Sequence[float] = (8.0, 4.0, 2.0, 1.4),
     *,
-    unmetered: bool = True,
+    unmetered: bool | Appliance = True,
 ) -> Disaggregation:
     """Approximate MAP states of the factorial HMM, with a bounded number of small exact
     block updates per appliance and sweep (linear in C).
 
-    0. The meter: σ = `noise_std` and b = `background` if given, else estimated from the
-       readings (`meter.estimate_noise`: the spread of step-to-step differences;
-       `meter.estimate_background`: a low quantile of the readings less every appliance's
-       lowest level). With `unmetered` (the default; a real meter always reads load nobody
-       modelled), one more chain takes the load no appliance explains
-       (`meter.unmetered_load`, from 0 W to the 95th percentile of y − b); the result
-       reports it as `unmetered`. Pass `unmetered=False` for a meter that reads the
-       modelled appliances alone (a simulation). Missing readings (NaN) are steps without
-       evidence: the chains carry on through them.
+    0. The meter: σ = `noise_std` if given, else estimated from the readings
+       (`meter.estimate_noise`: the spread of step-to-step differences). A real meter reads
+       load nobody modelled: `unmetered` is that load's chain, one more chain of the model
+       whose decoded watts the result reports as `unmetered` — an `Appliance` learned from
+       training days (`learn_unmetered` on the mains less the sub-meters), or True (the
+       default) to learn it from this meter (`learning.unmetered_from_meter`: from all the
+       readings, then twice more from what the decoded appliances leave). Its lowest level
+       is the house's floor, so b = `background` is 0 unless given. `unmetered=False` is a
+       meter that reads the modelled appliances alone (a simulation, post 4), with b given
+       or estimated (`meter.estimate_background`: a low quantile of the readings less every
+       appliance's lowest level). Missing readings (NaN) are steps without evidence: the
+       chains carry on through them.
     1. `restarts` greedy starts: appliances decoded one at a time, largest first (later
        restarts swap one pair of similar appliances in that order; the unmetered chain
        last), as one batch; identical restarts are merged.
     2. Annealing: one pass over the whole series at each noise level `noise_std · f` for f
        in `anneal` (coarse to fine), so small appliances are first placed by their timing and
-       only then by their exact power. Then only the restart with the highest log p(z, y)
-       goes on.
+       only then by their exact power. After the first pass only the restart with the
+       highest log p(z, y) goes on.
     3. Sweeps at the model's noise. A pass (annealing or sweep) is exact Viterbi of each
        chain against the residual of the others, then of its confusable pairs (and of each
        appliance with the unmetered chain), of triples where one level is close to the sum
@@ -298,39 +304,50 @@ def disaggregate(
        `max_sweeps`).
 
     Deterministic (no random numbers depend on the data). `pairs=False` and `anneal=()` give
-    plain single-chain ICM.
+    plain single-chain ICM. Runs its torch work on one thread and gives the caller's setting
+    back.
     """
     y = check_aggregate(aggregate)
     appliances = check_appliances(appliances)
-    noise_std, background, rest = meter.meter_model(y, appliances, noise_std, background,
-                                                    unmetered)
+    unmetered = meter.check_unmetered(unmetered, appliances)
+    noise_std = meter.meter_noise(y, noise_std)
     restarts = check_positive_int("restarts", restarts)
     max_sweeps = check_positive_int("max_sweeps", max_sweeps)
     anneal = [check_positive_number("anneal", f, "finite noise multipliers > 0")
               for f in anneal]
     orders = schedule.orders(appliances, restarts)
     blocks, triples = schedule.confusable_blocks(appliances, noise_std) if pairs else ([], {})
-    if rest is not None:
-        u = len(appliances)
-        orders = [[*order, u] for order in orders]
-        if pairs:
-            blocks = blocks + [(c, u) for c in range(u)]
-    chains = appliances if rest is None else [*appliances, rest]
-    dec = BlockAscent(y, chains, noise_std, background,
-                      greedy_start(y, chains, noise_std, background, orders))
-    dec.keep(dec.distinct())
-    for number, factor in enumerate(anneal):  # coarse to fine: blur small power differences
-        dec.set_sigma(noise_std * factor)
-        dec.sweep(orders[0], blocks, triples, number)
-        dec.keep(dec.distinct())
-    # Go on from the best restart alone (as good as sweeping them all where measured; see
-    # benchmarks/NOTES.md).
-    dec.set_sigma(noise_std)
-    dec.keep([int(dec.score(y, background, noise_std).argmax())])
-    quiet, sweeps = 0, 0
-    while sweeps < max_sweeps and quiet < 2:
-        moved = dec.sweep(orders[0], blocks, triples, len(anneal) + sweeps, local=True)
-        sweeps += 1
-        quiet = 0 if moved else quiet + 1
-    return disaggregation(y, appliances, torch.from_numpy(dec.states[0].copy()), noise_std,
-                          background, sweeps, rest)
+
+    def decode(rest: Appliance | None, start: torch.Tensor | None = None) -> Disaggregation:
+        b = meter.meter_floor(y, appliances, noise_std, background, rest is not None)
+        chains, order, pairs_ = appliances, orders, blocks
+        if rest is not None:
+            u = len(appliances)
+            chains, order = [*appliances, rest], [[*o, u] for o in orders]
+            pairs_ = blocks + [(c, u) for c in range(u)] if pairs else blocks
+        if start is not None:  # resume from the appliances' states of an earlier decode
+            first = torch.cat([start, start.new_zeros(len(chains) - len(start), y.shape[0])])
+            dec = BlockAscent(y, chains, noise_std, b, first[None])
+            if rest is not None:
+                dec.update((u,))  # the chain's best path given the appliances
+        else:
+            dec = BlockAscent(y, chains, noise_std, b,
+                              greedy_start(y, chains, noise_std, b, order))
+            dec.keep(dec.distinct())
+            for number, factor in enumerate(anneal):  # coarse to fine: blur small differences
+                dec.set_sigma(noise_std * factor)
+                dec.sweep(order[0], pairs_, triples, number)
+                dec.keep([int(dec.score(y, b, noise_std).argmax())])  # the best goes on alone
+            dec.set_sigma(noise_std)
+            dec.keep([int(dec.score(y, b, noise_std).argmax())])
+        quiet, sweeps = 0, 0
+        while sweeps < max_sweeps and quiet < 2:
+            moved = dec.sweep(order[0], pairs_, triples, len(anneal) + sweeps, local=True)
+            sweeps += 1
+            quiet = 0 if moved else quiet + 1
+        return disaggregation(y, appliances, torch.from_numpy(dec.states[0].copy()),
+                              noise_std, b, sweeps, rest)
+
+    if unmetered is True:
+        return unmetered_from_meter(y, appliances[0].step_minutes, decode)
+    return decode(unmetered or None)

@@ -1,4 +1,5 @@
-"""Learning an appliance from its own plug: readings in watts in, an `Appliance` out.
+"""Learning a chain from readings of it: an appliance from its own plug, the unmetered load
+from what the sub-meters leave of the mains. Readings in watts in, an `Appliance` out.
 
 The plug's readings x_1..x_T are a K-state Gaussian HMM, x_t | z_t = k ~ N(μ_k, s_k). The
 learner is expectation-maximisation (Baum-Welch), because on real plugs it has what a
@@ -13,22 +14,35 @@ Real plugs need three guards, each keeping EM an ascent: levels μ_k ≥ 0 (the 
 the constraint is the clamped weighted mean), a floor on each spread s_k (a plug that reads
 exactly 0 W when off would otherwise drive s_0 to 0 and log p(x) to infinity), and the best
 iterate is the one returned.
+
+The unmetered load is learned the same way (`learn_unmetered`): from a house's mains less
+its sub-meters over training days, or, with no training days, from the meter being decoded
+(`unmetered_from_meter`: the whole meter first, then what the decoded appliances leave).
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NamedTuple
 
 import torch
 
 from hmmblog.emissions import gaussian_log_lik
 from hmmblog.inference import log_likelihood
+from hmmblog.inference.rows import one_torch_thread
 from hmmblog.learning.kmeans import chain_counts, farthest_point_centers, kmeans_segmentation
 from hmmblog.nilm.appliances import DTYPE, Appliance
 from hmmblog.nilm.meter import check_watts, estimate_noise
 from hmmblog.validation import check_positive_int, check_positive_number
 
-__all__ = ["ApplianceFit", "EMStep", "em_step", "fit_plug", "learn_appliance", "ratio_start"]
+if TYPE_CHECKING:  # the decoders import this module
+    from hmmblog.nilm.model import Disaggregation
+
+__all__ = ["UNMETERED_REFITS", "UNMETERED_STATES", "ApplianceFit", "EMStep", "em_step", "fit_plug",
+           "learn_appliance", "learn_unmetered", "ratio_start", "unmetered_from_meter"]
+
+UNMETERED_STATES = 4  # levels of the unmetered chain (post 5 measures 3 to 10)
+UNMETERED_REFITS = 1  # how often `unmetered_from_meter` relearns the chain (more changed nothing)
 
 
 class ApplianceFit(NamedTuple):
@@ -95,6 +109,7 @@ def em_step(x: torch.Tensor, initial: torch.Tensor, transition: torch.Tensor, lo
     return EMStep(log_p.detach().item(), gamma, gamma[0], A, mu, s)
 
 
+@one_torch_thread
 def fit_plug(
     readings: object,
     K: int,
@@ -153,3 +168,41 @@ def learn_appliance(
     levels ≥ 0, each state's spread at least `min_scale` watts. EM from a ratio k-means start
     (`fit_plug`, which also returns the log-likelihood of each iteration); deterministic."""
     return fit_plug(readings, K, name, step_minutes=step_minutes, min_scale=min_scale).appliance
+
+
+def learn_unmetered(
+    readings: object,
+    K: int = UNMETERED_STATES,
+    *,
+    step_minutes: float = 1.0,
+    min_scale: float = 2.0,
+) -> Appliance:
+    """The unmetered load as a chain, learned (`fit_plug`) from `readings [T]` of it in watts
+    (NaN = missing): a house's mains less the sum of its sub-meters over training days (NaN
+    where any of them is missing; a step where the sub-meters read more than the mains is a
+    reading below zero, and fine). K levels with their spreads (state 0 the house's floor of
+    standby loads, so a decoder given this chain takes b = 0) and how often the load moves
+    between them: the time constants of the lights, heaters and electronics nobody modelled,
+    where a flat "anything can happen" chain would mimic every appliance."""
+    return fit_plug(readings, K, "unmetered", step_minutes=step_minutes,
+                    min_scale=min_scale).appliance
+
+
+def unmetered_from_meter(
+    aggregate: torch.Tensor,
+    step_minutes: float,
+    decode: Callable[[Appliance | None, torch.Tensor | None], Disaggregation],
+    refits: int = UNMETERED_REFITS,
+) -> Disaggregation:
+    """Learn the unmetered chain from the meter being decoded, when no training days are at
+    hand. First `decode(None, None)`: the appliances alone over a floor b, as if they were
+    all the meter reads. What they leave, y − Σ_c μ⁽ᶜ⁾[ẑ⁽ᶜ⁾] (b included), is a first look at
+    the unmetered load: `learn_unmetered` on it, then `decode(chain, states)`, resuming from
+    the appliances' states so far; `refits` times more from what the last decode's
+    appliances leave. Returns the last decode (a `Disaggregation`, whose `unmetered_model` is
+    the chain it used)."""
+    result = decode(None, None)
+    for _ in range(1 + refits):
+        left = aggregate - result.power.sum(0)
+        result = decode(learn_unmetered(left, step_minutes=step_minutes), result.states)
+    return result

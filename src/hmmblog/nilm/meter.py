@@ -1,20 +1,13 @@
-"""What a real meter adds to the appliances: noise, a floor, and load no appliance model explains.
+"""What a real meter reads besides the appliances: noise, a floor, and the unmetered load.
 
-A real whole-house meter reads more than the appliances we modelled: a constant floor of
-standby loads (b, `background`), noise (σ, `noise_std`) and an *unmetered* load — lights,
-chargers, a television nobody sub-metered — that switches on and off for minutes to hours.
-This module estimates σ and b from the readings alone and builds the unmetered load as one
-more chain of the factorial model, so the decoder puts that load somewhere other than on the
-appliance whose level happens to be closest:
-
-    u_t ∈ {0, δ, 2δ, ..., (G - 1)δ} watts, each level above 0 drawn with spread δ/2 (so the
-    levels cover every value between them; level 0 is sharp), staying put with probability
-    1 − ρ per step and otherwise jumping to any other level alike, ρ = step / `dwell_minutes`.
-
-A change of the unmetered load costs log(ρ / (G − 1)) each way, and its levels are vaguer
-than an appliance's, so the chain takes what no appliance explains well. It is not a
-guarantee: an appliance whose switching costs as much as a jump, at a power one of the
-chain's levels matches, can lose its cycles to the chain (post 5 counts how often).
+A real whole-house meter reads more than the appliances we modelled: noise (σ, `noise_std`),
+a floor of standby loads (b, `background`) and an *unmetered* load — lights, chargers, a
+heater nobody sub-metered — that drifts and switches for minutes to hours. This module
+estimates σ and b from the readings alone and checks what a decoder is told about the
+unmetered load; the load itself is one more chain of the factorial model, learned from data
+(`hmmblog.nilm.learning.learn_unmetered`), whose levels start at the house's own floor (so
+b = 0 beside it). `simulate_unmetered` draws a documented stand-in for controlled
+experiments.
 """
 
 from __future__ import annotations
@@ -33,8 +26,8 @@ from hmmblog.validation import (
     check_seed,
 )
 
-__all__ = ["check_noise", "check_watts", "estimate_background", "estimate_noise", "meter_model",
-           "simulate_unmetered", "unmetered_load"]
+__all__ = ["check_noise", "check_unmetered", "check_watts", "estimate_background",
+           "estimate_noise", "meter_floor", "meter_noise", "simulate_unmetered"]
 
 MAD_TO_SD = 1.4826  # σ = 1.4826 · median |x − median x| for a normal sample
 
@@ -89,35 +82,6 @@ def estimate_background(aggregate: torch.Tensor, appliances: Sequence[Appliance]
     return float(torch.quantile(y[~torch.isnan(y)], q)) + 0.5 * z * spread - floor
 
 
-def unmetered_load(span: float, noise_std: float, step_minutes: float = 1.0,
-                   dwell_minutes: float = 30.0, max_levels: int = 48,
-                   min_spacing: float = 25.0) -> Appliance:
-    """The unmetered load as a chain: G ≤ `max_levels` levels from 0 to `span` watts, δ apart
-    (δ ≥ 4σ and ≥ `min_spacing` watts); each level above 0 vaguer than an appliance's own
-    (spread δ/2, so the levels cover every value between them), level 0, "nothing
-    unmetered", as sharp as the meter allows (spread 2σ, so that an everywhere-vague chain
-    does not blunt every appliance's level); uniform start, and a change with probability
-    ρ = min(step_minutes / dwell_minutes, 1/2) per step to any other level alike."""
-    span = check_positive_number("span", span, "a finite number of watts > 0")
-    noise_std = check_positive_number("noise_std", noise_std, "a finite number > 0 (watts)")
-    max_levels = check_positive_int("max_levels", max_levels)
-    min_spacing = check_positive_number("min_spacing", min_spacing, "a finite number of watts > 0")
-    if max_levels < 2:
-        raise ValueError(f"max_levels: expected at least 2 (0 W and one more), got {max_levels}")
-    rho = min(check_positive_number("step_minutes", step_minutes) /
-              check_positive_number("dwell_minutes", dwell_minutes), 0.5)
-    G = max(2, min(max_levels, math.floor(span / max(4 * noise_std, min_spacing)) + 1))
-    delta = span / (G - 1)
-    power = delta * torch.arange(G, dtype=DTYPE)
-    jump = torch.full((G, G), rho / (G - 1), dtype=DTYPE)
-    transition = jump.fill_diagonal_(1 - rho)
-    initial = torch.full((G,), 1.0 / G, dtype=DTYPE)
-    scale = torch.full((G,), delta / 2, dtype=DTYPE)
-    scale[0] = 2 * noise_std
-    return Appliance("unmetered", power, initial, transition,
-                     scale=scale, step_minutes=step_minutes)
-
-
 def check_noise(noise_std: object, background: object) -> tuple[float, float]:
     """σ as a finite number of watts > 0 and b as a finite number of watts (any kind of
     number: Python, numpy, a 0-d tensor)."""
@@ -125,21 +89,36 @@ def check_noise(noise_std: object, background: object) -> tuple[float, float]:
             check_finite_number("background", background, "a finite number (watts)"))
 
 
-def meter_model(y: torch.Tensor, appliances: Sequence[Appliance], noise_std: object,
-                background: object, unmetered: bool) -> tuple[float, float, Appliance | None]:
-    """What the decoders add to the appliances: σ and b as given or, if None, estimated
-    (`estimate_noise`, `estimate_background`), and with `unmetered` the unmetered chain from
-    0 W to the 95th percentile of y − b (else None). Checked: any kind of number."""
+def check_unmetered(unmetered: object, appliances: Sequence[Appliance]) -> bool | Appliance:
+    """What a decoder is told about the unmetered load: True (learn it from the meter),
+    False (there is none: a simulation, post 4) or its chain, an `Appliance` on the
+    appliances' step (`learn_unmetered` from training days)."""
+    if isinstance(unmetered, bool):
+        return unmetered
+    if not isinstance(unmetered, Appliance):
+        raise ValueError(f"unmetered: expected True, False or an Appliance (see "
+                         f"learn_unmetered), got {type(unmetered).__name__} {unmetered!r:.60}")
+    if unmetered.step_minutes != appliances[0].step_minutes:
+        raise ValueError(f"unmetered: expected a chain on the appliances' step "
+                         f"({appliances[0].step_minutes:g} min), got {unmetered.step_minutes:g} "
+                         f"min (see Appliance.at_step)")
+    return unmetered
+
+
+def meter_noise(y: torch.Tensor, noise_std: object) -> float:
+    """σ as given (any kind of number > 0) or, if None, `estimate_noise(y)`."""
     if noise_std is None:
-        noise_std = estimate_noise(y)
+        return estimate_noise(y)
+    return check_positive_number("noise_std", noise_std, "a finite number > 0 (watts)")
+
+
+def meter_floor(y: torch.Tensor, appliances: Sequence[Appliance], noise_std: float,
+                background: object, beside_chain: bool) -> float:
+    """b as given (any kind of finite number) or, if None: 0 beside an unmetered chain (its
+    lowest level is the house's floor), else `estimate_background`."""
     if background is None:
-        background = estimate_background(y, appliances, noise_std)
-    noise_std, background = check_noise(noise_std, background)
-    if not unmetered:
-        return noise_std, background, None
-    step = appliances[0].step_minutes  # one step for all: the caller checked
-    span = max(float(torch.nanquantile(y - background, 0.95)), 4 * noise_std)
-    return noise_std, background, unmetered_load(span, noise_std, step)
+        return 0.0 if beside_chain else estimate_background(y, appliances, noise_std)
+    return check_finite_number("background", background, "a finite number (watts)")
 
 
 def simulate_unmetered(T: int, step_minutes: float = 1.0, seed: int = 0, standby: float = 50.0,

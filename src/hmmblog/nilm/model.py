@@ -25,8 +25,10 @@ import torch
 from hmmblog import inference
 from hmmblog.emissions import normal_log_density
 from hmmblog.inference import joint_states, path_log_prior, viterbi
+from hmmblog.inference.rows import one_torch_thread
 from hmmblog.nilm.appliances import DTYPE, Appliance, check_appliances
-from hmmblog.nilm.meter import check_noise, check_watts, meter_model
+from hmmblog.nilm.learning import unmetered_from_meter
+from hmmblog.nilm.meter import check_noise, check_unmetered, check_watts, meter_floor, meter_noise
 from hmmblog.simulation import sample
 from hmmblog.validation import check_positive_int
 
@@ -54,9 +56,11 @@ class Household(NamedTuple):
 
 class Disaggregation(NamedTuple):
     """Decoded `states [C, T]` (int64), their `power [C, T]` in watts, the exact
-    `log_joint` log p(states, y) of the decoded configuration, the `sweeps` used, the
-    `unmetered [T]` watts the model put outside the appliances (zeros without an unmetered
-    term) and the `noise_std` and `background` it decoded with (given or estimated)."""
+    `log_joint` log p(states, y) of the decoded configuration (the unmetered chain's states
+    included), the `sweeps` used, the `unmetered [T]` watts the model put outside the
+    appliances (zeros without an unmetered chain), the `noise_std` and `background` it
+    decoded with (given or estimated) and the `unmetered_model`, the unmetered chain it
+    decoded with (None without one): pass it to another decoder to decode the same model."""
 
     states: torch.Tensor
     power: torch.Tensor
@@ -65,6 +69,7 @@ class Disaggregation(NamedTuple):
     unmetered: torch.Tensor
     noise_std: float
     background: float
+    unmetered_model: Appliance | None = None
 
 
 def check_aggregate(aggregate: torch.Tensor) -> torch.Tensor:
@@ -198,27 +203,40 @@ def disaggregation(
     score = log_joint(y, everything, states, noise_std, background)
     C = len(appliances)
     rest = power[C] if unmetered is not None else torch.zeros_like(y)
-    return Disaggregation(states[:C], power[:C], score, sweeps, rest, noise_std, background)
+    return Disaggregation(states[:C], power[:C], score, sweeps, rest, noise_std, background,
+                          unmetered)
 
 
+@one_torch_thread
 def disaggregate_exact(
     aggregate: torch.Tensor,
     appliances: Sequence[Appliance],
     noise_std: float | None = None,
     background: float | None = None,
     *,
-    unmetered: bool = True,
+    unmetered: bool | Appliance = True,
 ) -> Disaggregation:
-    """Exact MAP states of the same model as `disaggregate` (σ, b and the unmetered chain as
-    `meter.meter_model` makes them) by the core's `viterbi` on the product chain (Kronecker
-    products of every chain's π and A): Π K_c states, so time and memory grow exponentially
-    in C. A missing reading (NaN) is a zero log-likelihood row: no evidence at that step."""
+    """Exact MAP states of the same model as `disaggregate` by the core's `viterbi` on the
+    product chain (Kronecker products of every chain's π and A): Π K_c states, so time and
+    memory grow exponentially in C. σ, b and the unmetered load as `disaggregate` takes them
+    (`unmetered=True` learns the chain from the meter with this decoder's own decodes; pass
+    another decode's `unmetered_model` to compare both decoders on one model). A missing
+    reading (NaN) is a zero log-likelihood row: no evidence at that step."""
     y = check_aggregate(aggregate)
     appliances = check_appliances(appliances)
-    noise_std, background, rest = meter_model(y, appliances, noise_std, background, unmetered)
-    chains = appliances if rest is None else [*appliances, rest]
-    initial, transition, power, var = product_chain(chains)
-    log_lik = meter_log_density(y[:, None], background + power, noise_std**2 + var)
-    path = viterbi(initial, transition, log_lik).path  # [T], log_lik [T, Π K_c]
-    states = torch.from_numpy(joint_states([a.K for a in chains]))[:, path]  # [C, T]
-    return disaggregation(y, appliances, states, noise_std, background, 0, rest)
+    unmetered = check_unmetered(unmetered, appliances)
+    sigma = meter_noise(y, noise_std)
+
+    def decode(chain: Appliance | None, start: torch.Tensor | None = None) -> Disaggregation:
+        """The exact MAP with this unmetered chain (an exact search needs no `start`)."""
+        b = meter_floor(y, appliances, sigma, background, chain is not None)
+        chains = appliances if chain is None else [*appliances, chain]
+        initial, transition, power, var = product_chain(chains)
+        log_lik = meter_log_density(y[:, None], b + power, sigma**2 + var)
+        path = viterbi(initial, transition, log_lik).path  # [T], log_lik [T, Π K_c]
+        states = torch.from_numpy(joint_states([a.K for a in chains]))[:, path]  # [C, T]
+        return disaggregation(y, appliances, states, sigma, b, 0, chain)
+
+    if unmetered is True:
+        return unmetered_from_meter(y, appliances[0].step_minutes, decode)
+    return decode(unmetered or None)
