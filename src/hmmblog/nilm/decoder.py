@@ -278,8 +278,8 @@ def disaggregate(
        load nobody modelled: `unmetered` is that load's chain, one more chain of the model
        whose decoded watts the result reports as `unmetered` — an `Appliance` learned from
        training days (`learn_unmetered` on the mains less the sub-meters), or True (the
-       default) to learn it from this meter (`learning.unmetered_from_meter`: from all the
-       readings, then twice more from what the decoded appliances leave). Its lowest level
+       default) to learn it from this meter (`learning.unmetered_from_meter`: from what the
+       appliances leave when decoded without it, then decoded again). Its lowest level
        is the house's floor, so b = `background` is 0 unless given. `unmetered=False` is a
        meter that reads the modelled appliances alone (a simulation, post 4), with b given
        or estimated (`meter.estimate_background`: a low quantile of the readings less every
@@ -318,28 +318,21 @@ def disaggregate(
     orders = schedule.orders(appliances, restarts)
     blocks, triples = schedule.confusable_blocks(appliances, noise_std) if pairs else ([], {})
 
-    def decode(rest: Appliance | None, start: torch.Tensor | None = None) -> Disaggregation:
+    def decode(rest: Appliance | None) -> Disaggregation:
         b = meter.meter_floor(y, appliances, noise_std, background, rest is not None)
         chains, order, pairs_ = appliances, orders, blocks
         if rest is not None:
             u = len(appliances)
             chains, order = [*appliances, rest], [[*o, u] for o in orders]
             pairs_ = blocks + [(c, u) for c in range(u)] if pairs else blocks
-        if start is not None:  # resume from the appliances' states of an earlier decode
-            first = torch.cat([start, start.new_zeros(len(chains) - len(start), y.shape[0])])
-            dec = BlockAscent(y, chains, noise_std, b, first[None])
-            if rest is not None:
-                dec.update((u,))  # the chain's best path given the appliances
-        else:
-            dec = BlockAscent(y, chains, noise_std, b,
-                              greedy_start(y, chains, noise_std, b, order))
-            dec.keep(dec.distinct())
-            for number, factor in enumerate(anneal):  # coarse to fine: blur small differences
-                dec.set_sigma(noise_std * factor)
-                dec.sweep(order[0], pairs_, triples, number)
-                dec.keep([int(dec.score(y, b, noise_std).argmax())])  # the best goes on alone
-            dec.set_sigma(noise_std)
-            dec.keep([int(dec.score(y, b, noise_std).argmax())])
+        dec = BlockAscent(y, chains, noise_std, b, greedy_start(y, chains, noise_std, b, order))
+        dec.keep(dec.distinct())
+        for number, factor in enumerate(anneal):  # coarse to fine: blur small differences
+            dec.set_sigma(noise_std * factor)
+            dec.sweep(order[0], pairs_, triples, number)
+            dec.keep([int(dec.score(y, b, noise_std).argmax())])  # the best goes on alone
+        dec.set_sigma(noise_std)
+        dec.keep([int(dec.score(y, b, noise_std).argmax())])
         quiet, sweeps = 0, 0
         while sweeps < max_sweeps and quiet < 2:
             moved = dec.sweep(order[0], pairs_, triples, len(anneal) + sweeps, local=True)

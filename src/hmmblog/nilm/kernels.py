@@ -88,6 +88,8 @@ def window_terms(gap, rest_var, joint, windows, power, var, log_pi, log_A):  # p
     for k in range(K):
         wanders |= var[k] > 0
     scale = -0.5 / rest_var[0, 0]
+    log_v = np.zeros(K)  # log(rv + var_k) for the last rv seen: the other chains' variance
+    seen = np.nan  # changes only where one of them switches, so most steps reuse it
     p = 0  # where the current window begins, end to end
     for w in range(windows.shape[0]):
         a, b = windows[w, 0], windows[w, 1]
@@ -106,10 +108,14 @@ def window_terms(gap, rest_var, joint, windows, power, var, log_pi, log_A):  # p
                         log_lik[r, p + t - a, k] = d * d * scale
                     continue
                 rv = rest_var[0, 0] if one else rest_var[r, t]
+                if wanders and rv != seen:
+                    for k in range(K):
+                        log_v[k] = np.log(rv + var[k])
+                    seen = rv
                 for k in range(K):
                     d = g - power[k]
                     v = rv + var[k]
-                    log_lik[r, p + t - a, k] = -0.5 * (d * d / v + (np.log(v) if wanders else 0.0))
+                    log_lik[r, p + t - a, k] = -0.5 * (d * d / v + log_v[k])
             start[r, p] = True
             for k in range(K):
                 log_lik[r, p, k] += log_pi[k] if a == 0 else log_A[joint[r, a - 1], k]

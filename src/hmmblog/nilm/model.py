@@ -227,8 +227,7 @@ def disaggregate_exact(
     unmetered = check_unmetered(unmetered, appliances)
     sigma = meter_noise(y, noise_std)
 
-    def decode(chain: Appliance | None, start: torch.Tensor | None = None) -> Disaggregation:
-        """The exact MAP with this unmetered chain (an exact search needs no `start`)."""
+    def decode(chain: Appliance | None) -> Disaggregation:
         b = meter_floor(y, appliances, sigma, background, chain is not None)
         chains = appliances if chain is None else [*appliances, chain]
         initial, transition, power, var = product_chain(chains)
