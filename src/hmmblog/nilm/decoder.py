@@ -290,8 +290,8 @@ def disaggregate(
        last), as one batch; identical restarts are merged.
     2. Annealing: one pass over the whole series at each noise level `noise_std · f` for f
        in `anneal` (coarse to fine), so small appliances are first placed by their timing and
-       only then by their exact power. After the first pass only the restart with the
-       highest log p(z, y) goes on.
+       only then by their exact power. Then only the restart with the highest log p(z, y)
+       goes on.
     3. Sweeps at the model's noise. A pass (annealing or sweep) is exact Viterbi of each
        chain against the residual of the others, then of its confusable pairs (and of each
        appliance with the unmetered chain), of triples where one level is close to the sum
@@ -330,7 +330,9 @@ def disaggregate(
         for number, factor in enumerate(anneal):  # coarse to fine: blur small differences
             dec.set_sigma(noise_std * factor)
             dec.sweep(order[0], pairs_, triples, number)
-            dec.keep([int(dec.score(y, b, noise_std).argmax())])  # the best goes on alone
+            dec.keep(dec.distinct())
+        # Go on from the best restart alone (as good as sweeping them all where measured;
+        # see benchmarks/NOTES.md).
         dec.set_sigma(noise_std)
         dec.keep([int(dec.score(y, b, noise_std).argmax())])
         quiet, sweeps = 0, 0
