@@ -11,12 +11,11 @@ benchmarks/bench_inference.py [--repeats 3] [--busy 1]   (--busy P: P other busy
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 import time
 
 import numpy as np
 import torch
+from busy import busy_processes
 from hmmlearn import hmm
 
 from hmmblog import log_likelihood, posterior, viterbi
@@ -40,13 +39,8 @@ def main() -> None:
     parser.add_argument("--busy", type=int, default=0, metavar="P",
                         help="keep P other processes busy during the run (a loaded machine)")
     args = parser.parse_args()
-    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
-            for _ in range(args.busy)]
-    try:
+    with busy_processes(args.busy):
         race(args.repeats, args.busy)
-    finally:
-        for process in busy:
-            process.kill()
 
 
 def race(repeats: int, busy: int) -> None:

@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
-import sys
 import time
 from dataclasses import replace
 
 import torch
+from busy import busy_processes
 
 from hmmblog import nilm
 
@@ -125,16 +124,11 @@ def main() -> None:
     parser.add_argument("--busy", type=int, default=0, metavar="P",
                         help="keep P other processes busy during the run (a loaded machine)")
     args = parser.parse_args()
-    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
-            for _ in range(args.busy)]
-    try:
+    with busy_processes(args.busy):
         print(f"torch {torch.__version__}; {args.busy} other busy process(es)")
         threads(args.repeats)
         week_of_20(args.repeats)
         scaling(args.repeats)
-    finally:
-        for process in busy:
-            process.kill()
 
 
 if __name__ == "__main__":
