@@ -41,7 +41,7 @@ if TYPE_CHECKING:  # the decoders import this module
 __all__ = ["UNMETERED_STATES", "ApplianceFit", "EMStep", "em_step", "fit_plug",
            "learn_appliance", "learn_unmetered", "ratio_start", "unmetered_from_meter"]
 
-UNMETERED_STATES = 4  # levels of the unmetered chain (post 5 measures 3 to 10)
+UNMETERED_STATES = 4  # levels of the unmetered chain (2-10 measured: benchmarks/nilm_real_meter.py)
 
 
 class ApplianceFit(NamedTuple):
