@@ -4,7 +4,8 @@ The inference core (`log_likelihood`, `posterior`, `viterbi`) works on per-step 
 log-likelihoods, so discrete, Gaussian and factorial models all share it. `learn` finds MAP
 parameters with Pyro SVI for any emission family (`learn_discrete`, `learn_gaussian` are its
 post-era names), and `align_states` undoes label switching. `sample_posterior` draws the
-full posterior of the same model with NUTS, and `select_num_states` chooses K. Factorial
+full posterior of the same model (Gibbs with forward filtering, backward sampling and
+Metropolis moves, or NUTS), and `select_num_states` chooses K. Factorial
 models for energy disaggregation live in `hmmblog.nilm`.
 
 Notation (the same letters mean the same things in every module, docstring and error message):

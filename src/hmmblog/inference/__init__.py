@@ -15,6 +15,8 @@ Modules, in reading order:
 * `forward_backward` — `log_likelihood` and `posterior`, with time cut into blocks
 * `factorial` — `factorial_viterbi` for C chains that share one emission, the compiled
   loop behind it (`viterbi_paths`) and the product chain
+* `filtering` — `sample_paths`: state paths drawn from p(z | x) by forward filtering,
+  backward sampling, the compiled loop under the posterior sampler
 * `rows` — sharing independent sequences out over threads
 
 The argument checks live in `hmmblog.validation` (re-exported here).
@@ -34,11 +36,13 @@ from hmmblog.inference.factorial import (
     product_chain,
     viterbi_paths,
 )
+from hmmblog.inference.filtering import PathDraws, sample_paths
 from hmmblog.inference.forward_backward import associative_scan, log_likelihood, posterior
 from hmmblog.validation import check_log_lik, check_parameters, check_probabilities
 
 __all__ = [
     "FactorialChains",
+    "PathDraws",
     "ViterbiResult",
     "associative_scan",
     "check_log_lik",
@@ -52,6 +56,7 @@ __all__ = [
     "path_log_prior",
     "posterior",
     "product_chain",
+    "sample_paths",
     "viterbi",
     "viterbi_paths",
 ]

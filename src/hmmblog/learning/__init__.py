@@ -10,7 +10,8 @@ One learner for every emission family, `learn(observations, K, emission=...)`, r
   `learn_gaussian`, `gaussian_model`, `kmeans_init`)
 * `kmeans` — the 1-D k-means segmentation behind the data-driven starts
 * `fit` — `fit_map`, the SVI optimiser under all of them (any Pyro model)
-* `posterior` — `sample_posterior`: full posteriors of the same model by NUTS (post 6)
+* `posterior` — `sample_posterior`: full posteriors of the same model (post 6), by
+  `gibbs` (with `metropolis` moves) or NUTS; `calibration` checks them by simulation
 * `selection` — `select_num_states`: held-out likelihood, BIC and AIC over K (post 6)
 """
 

@@ -6,6 +6,7 @@ The family plug-in for the shared learner, and post 2's names for it: `learn_dis
 
 from __future__ import annotations
 
+import numpy as np
 import pyro
 import pyro.distributions as dist
 import torch
@@ -75,6 +76,16 @@ class Categorical(EmissionFamily):
 
     def distribution(self, B: torch.Tensor) -> dist.Categorical:
         return dist.Categorical(probs=B)
+
+    def conditional(self, x: np.ndarray, observed: np.ndarray, z: np.ndarray,
+                    theta: dict[str, np.ndarray], K: int, M: int | None,
+                    rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """B_k | x, z ~ Dirichlet(1 + the counts of each symbol emitted in state k)."""
+        D = x.shape[0]
+        cell = ((np.arange(D)[:, None, None] * K + z) * M + x)[observed]
+        counts = np.bincount(cell, minlength=D * K * M).reshape(D, K, M)
+        g = rng.standard_gamma(1.0 + counts)
+        return {"B": g / g.sum(-1, keepdims=True)}
 
 
 CATEGORICAL = register(Categorical())

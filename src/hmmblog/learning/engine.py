@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
 import pyro
 import pyro.distributions as dist
 import torch
@@ -36,14 +37,15 @@ from hmmblog.models import hmm_story, start_transition_logits
 from hmmblog.validation import as_tensor, check_lengths, check_positive_int
 
 __all__ = ["FAMILIES", "EmissionFamily", "HMMFit", "hmm_model", "hmm_model_enumerated", "learn",
-           "nanstd", "pad_as_missing", "register", "state_prior"]
+           "nanstd", "pad_as_missing", "register", "state_prior", "state_sums"]
 
 
 class EmissionFamily:
     """An emission family as the learner sees it. A subclass sets `name`, `sites` (the Pyro
     sample sites of θ, in the order the prior draws them) and `fields` (the names the result
     gives them), and implements `check`, `prior` and `distribution`; `start` (for
-    ``init="kmeans"``) and `to_data_units` (for ``standardize=True``) are optional."""
+    ``init="kmeans"``), `to_data_units` (for ``standardize=True``) and `conditional` (for
+    Gibbs sampling) are optional."""
 
     name: ClassVar[str]
     sites: ClassVar[tuple[str, ...]]
@@ -76,6 +78,15 @@ class EmissionFamily:
         """The emission distribution of every state: batch shape ``[..., K]``."""
         raise NotImplementedError
 
+    def conditional(self, x: np.ndarray, observed: np.ndarray, z: np.ndarray,
+                    theta: dict[str, np.ndarray], K: int, M: int | None,
+                    rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """Draw θ from p(θ | x, z) under the family's prior, or take a step that leaves it
+        invariant (Gibbs sampling, `sample_posterior`): datasets ``x``, ``observed`` and the
+        path ``z [D, N, T]``, the current θ by site ``[D, K, ...]``. Optional."""
+        raise ValueError(f"sampler: 'gibbs' is not available for {self.name} emissions "
+                         f"(the family has no conditional); use 'nuts'")
+
     def start(self, observations: torch.Tensor, K: int) -> dict[str, torch.Tensor]:
         """A deterministic, data-driven start for every site (``init="kmeans"``)."""
         raise ValueError(f"init: 'kmeans' is not available for {self.name} emissions")
@@ -104,6 +115,17 @@ def state_prior(K: int, like: torch.Tensor) -> Iterator[tuple[torch.Tensor, torc
     pi = pyro.sample("pi", dist.Dirichlet(ones))
     with pyro.plate("states", K):
         yield pi, pyro.sample("A", dist.Dirichlet(ones))
+
+
+def state_sums(x: np.ndarray, observed: np.ndarray, z: np.ndarray, K: int
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """n_k, Σ x_t and Σ x_t² over the observed steps in state k of each dataset: three
+    ``[D, K]`` arrays, from ``x``, ``observed`` and a path ``z [D, N, T]``."""
+    D = x.shape[0]
+    cell = (np.arange(D)[:, None, None] * K + z)[observed]
+    values = x[observed].astype(np.float64)
+    return tuple(np.bincount(cell, weights=w, minlength=D * K).reshape(D, K)
+                 for w in (None, values, values * values))
 
 
 def _per_state(theta: torch.Tensor, event_dims: int) -> torch.Tensor:

@@ -7,6 +7,7 @@ The family plug-in for the shared learner, and post 3's names for it: `learn_gau
 
 from __future__ import annotations
 
+import numpy as np
 import pyro
 import pyro.distributions as dist
 import torch
@@ -20,6 +21,7 @@ from hmmblog.learning.engine import (
     nanstd,
     register,
     state_prior,
+    state_sums,
 )
 from hmmblog.learning.kmeans import chain_counts, farthest_point_centers, kmeans_segmentation
 from hmmblog.validation import check_positive_int
@@ -77,6 +79,42 @@ class Gaussian(EmissionFamily):
 
     def distribution(self, locs: torch.Tensor, scales: torch.Tensor) -> dist.Normal:
         return dist.Normal(locs, scales)
+
+    def conditional(self, x: np.ndarray, observed: np.ndarray, z: np.ndarray,
+                    theta: dict[str, np.ndarray], K: int, M: int | None,
+                    rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """μ_k | σ_k, x, z: normal (conjugate to the prior N(m, s)); then σ_k | μ_k, x, z by
+        an independence Metropolis step on u = log σ_k, whose log density
+        f(u) = −n u − SS e^{−2u} / 2 − u² / 2 (SS = Σ (x_t − μ_k)²) is concave: the proposal
+        is a Student-t (4 degrees of freedom) at f's mode with f's curvature there."""
+        n, total, squares = state_sums(x, observed, z, K)
+        count = n.sum(-1, keepdims=True)  # the prior's centre and spread, per dataset
+        m = total.sum(-1, keepdims=True) / count
+        s = 3 * np.sqrt((squares.sum(-1, keepdims=True) - count * m**2) / (count - 1))
+        sigma = theta["scales"]
+        precision = 1 / s**2 + n / sigma**2
+        mean = (m / s**2 + total / sigma**2) / precision
+        mu = mean + rng.standard_normal(mean.shape) / np.sqrt(precision)
+        ss = np.maximum(squares - 2 * mu * total + n * mu**2, 0.0)
+
+        def f(u: np.ndarray) -> np.ndarray:
+            return -n * u - 0.5 * ss * np.exp(-2 * u) - 0.5 * u**2
+
+        u = np.where(n > 0, 0.5 * np.log(np.maximum(ss, 1e-300) / np.maximum(n, 1)), 0.0)
+        u = np.clip(u, -30.0, 30.0)
+        for _ in range(50):  # Newton on f'(u) = −n + SS e^{−2u} − u, which is decreasing
+            grad = -n + ss * np.exp(-2 * u) - u
+            u = u + np.clip(grad / (2 * ss * np.exp(-2 * u) + 1), -2.0, 2.0)
+        width = 1 / np.sqrt(2 * ss * np.exp(-2 * u) + 1)
+        proposal = u + width * rng.standard_t(4, size=u.shape)
+
+        def log_q(v: np.ndarray) -> np.ndarray:  # the t proposal's log density, up to a constant
+            return -2.5 * np.log1p(((v - u) / width) ** 2 / 4)
+
+        current = np.log(sigma)
+        log_ratio = f(proposal) - f(current) + log_q(current) - log_q(proposal)
+        accept = np.log(rng.random(u.shape)) < log_ratio
+        return {"locs": mu, "scales": np.where(accept, np.exp(proposal), sigma)}
 
     def start(self, observations: torch.Tensor, K: int) -> dict[str, torch.Tensor]:
         # k-means needs a value at every step: a gap takes the median reading (a start only)

@@ -6,11 +6,12 @@ Fit it with `learn(counts, K, "poisson")`; the result's `rate` is λ.
 
 from __future__ import annotations
 
+import numpy as np
 import pyro
 import pyro.distributions as dist
 import torch
 
-from hmmblog.learning.engine import EmissionFamily, register, state_prior
+from hmmblog.learning.engine import EmissionFamily, register, state_prior, state_sums
 from hmmblog.learning.kmeans import chain_counts, kmeans_segmentation
 
 __all__ = ["Poisson"]
@@ -46,6 +47,14 @@ class Poisson(EmissionFamily):
 
     def distribution(self, rates: torch.Tensor) -> dist.Poisson:
         return dist.Poisson(rates)
+
+    def conditional(self, x: np.ndarray, observed: np.ndarray, z: np.ndarray,
+                    theta: dict[str, np.ndarray], K: int, M: int | None,
+                    rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """λ_k | x, z ~ Gamma(1 + Σ x_t, 1 / mean(x) + n_k) over the steps in state k."""
+        n, total = state_sums(x, observed, z, K)[:2]
+        rate = n.sum(-1, keepdims=True) / total.sum(-1, keepdims=True) + n
+        return {"rates": rng.standard_gamma(1.0 + total) / rate}
 
     def start(self, observations: torch.Tensor, K: int) -> dict[str, torch.Tensor]:
         centers, labels = kmeans_segmentation(observations, K)

@@ -1,9 +1,12 @@
-"""Full posteriors of (π, A, emission) with NUTS: how sure are the learned parameters?
+"""Full posteriors of (π, A, emission): how sure are the learned parameters?
 
 `sample_posterior` draws from p(π, A, θ | x) of the same model the learners fit (`hmm_model`:
-the family's priors, the states summed out exactly by `DiscreteHMM`), with Pyro's No-U-Turn
-sampler over the continuous parameters. No state is sampled, so the chain moves in a space of
-fixed, small dimension whatever T is.
+the family's priors). Two samplers: Gibbs with the state path drawn by forward filtering,
+backward sampling (`hmmblog.learning.gibbs`; the default where the family has conjugate
+conditionals), and Pyro's No-U-Turn sampler over the continuous parameters with the states
+summed out exactly by `DiscreteHMM` (any family). Diagnostics are ArviZ's: rank-normalised
+split r-hat, bulk and tail effective sample sizes (Vehtari et al., 2021), and
+`Posterior.to_arviz()` gives the draws to ArviZ as an `InferenceData`.
 
 Label switching: renaming the states leaves the likelihood (and these exchangeable priors)
 unchanged, so the posterior has K! copies of every mode and a chain may visit several. Every
@@ -16,6 +19,7 @@ renaming that brings the draw's per-state emission parameters closest to the ref
 from __future__ import annotations
 
 import contextlib
+import math
 import random
 import time
 import warnings
@@ -25,9 +29,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyro
 import torch
+from pyro import poutine
 from pyro.infer import MCMC, NUTS
-from pyro.infer.autoguide import init_to_sample, init_to_value
-from pyro.ops.stats import effective_sample_size, split_gelman_rubin
+from pyro.infer.autoguide import init_to_value
+from pyro.poutine.util import site_is_subsample
 
 from hmmblog.alignment import align_states, permute_states
 from hmmblog.inference.forward_backward import log_likelihood
@@ -42,10 +47,18 @@ from hmmblog.learning.engine import (
     pad_as_missing,
 )
 from hmmblog.learning.gaussian import kmeans_init
+from hmmblog.learning.gibbs import gibbs_chains, has_conditional
 from hmmblog.validation import check_positive_int, check_seed
 
-__all__ = ["Posterior", "SummaryTable", "converged_fit", "emission_log_lik",
-           "exact_log_likelihood", "interval", "sample_posterior"]
+__all__ = ["SAMPLERS", "Posterior", "SummaryTable", "converged_fit", "diagnostics",
+           "emission_log_lik", "exact_log_likelihood", "interval", "sample_posterior"]
+
+with warnings.catch_warnings():  # ArviZ warns once a day about its coming 1.0 on import
+    warnings.simplefilter("ignore", FutureWarning)
+    import arviz as az
+
+#: The samplers `sample_posterior` offers.
+SAMPLERS = ("gibbs", "nuts")
 
 #: The short names a summary gives each quantity (the notation of `hmmblog`).
 SYMBOLS = {"initial": "π", "transition": "A", "emission": "B", "loc": "μ", "scale": "σ",
@@ -103,21 +116,24 @@ class Posterior:
     `initial [S, K]`, `transition [S, K, K]` and the emission parameters by name in
     `emission_params` (each also an attribute: `emission [S, K, M]`, `loc` / `scale [S, K]`,
     `rate [S, K]`); S = chains x draws per chain, chain after chain (a categorical batch of
-    datasets `[..., N, T]` adds its dims after S). `r_hat` and `ess` give, by the same names,
-    the split Gelman-Rubin statistic and the effective sample size of every entry (Pyro's
-    `split_gelman_rubin` and `effective_sample_size` over the chains). `divergences` counts
-    divergent transitions after warm-up, `seconds` the sampler's wall time.
+    datasets `[..., N, T]` adds its dims after S). `r_hat`, `ess` and `ess_tail` give, by
+    the same names, every entry's rank-normalised split r-hat, bulk ESS and tail ESS (the
+    smaller of the 5 % and 95 % quantiles' ESS), ArviZ's over the chains. `divergences`
+    counts NUTS's divergent transitions after warm-up, `seconds` the chains' wall time (the
+    reference fit not included).
     """
 
     family: str
     K: int
     chains: int
+    sampler: str
     initial: torch.Tensor
     transition: torch.Tensor
     emission_params: dict[str, torch.Tensor]
     r_hat: dict[str, torch.Tensor]
     ess: dict[str, torch.Tensor]
-    reference: HMMFit
+    ess_tail: dict[str, torch.Tensor]
+    reference: HMMFit | None
     divergences: int
     seconds: float
     relabelled: int = 0  # draws whose states were renamed to match the reference
@@ -133,10 +149,19 @@ class Posterior:
         """Every quantity by its result name (`initial`, `transition`, then the emission's)."""
         return {"initial": self.initial, "transition": self.transition, **self.emission_params}
 
+    def to_arviz(self) -> az.InferenceData:
+        """The relabelled draws as an ArviZ `InferenceData`: one variable per quantity
+        (``initial``, ``transition``, the emission's), dims ``(chain, draw, ...)``; the
+        sampler's own labels are in the ``raw_`` variables of group `sample_stats`."""
+        return az.from_dict(
+            posterior={k: _by_chain(v, self.chains) for k, v in self.draws().items()},
+            sample_stats={f"raw_{k}": _by_chain(v, self.chains) for k, v in self.raw.items()},
+            attrs={"sampler": self.sampler, "family": self.family, "K": self.K})
+
     def summary(self, prob: float = 0.9) -> SummaryTable:
         """One row per scalar parameter: its name (``μ[1]``, ``A[0,1]``; a batch of datasets
         puts their index first), posterior mean, sd, the equal-tailed `prob` credible interval
-        (keys such as ``5%`` and ``95%``), r-hat and ESS."""
+        (keys such as ``5%`` and ``95%``), r-hat, bulk and tail ESS."""
         if not 0 < prob < 1:
             raise ValueError(f"prob: expected a probability in (0, 1), got {prob!r}")
         lo_q, hi_q = (1 - prob) / 2, (1 + prob) / 2
@@ -146,12 +171,14 @@ class Posterior:
             flat = value.reshape(value.shape[0], -1).double()
             qs = torch.quantile(flat, torch.tensor([lo_q, hi_q], dtype=flat.dtype), dim=0)
             r_hat, ess = self.r_hat[name].reshape(-1), self.ess[name].reshape(-1)
+            ess_tail = self.ess_tail[name].reshape(-1)
             for i, index in enumerate(np.ndindex(*value.shape[1:])):
                 rows.append({
                     "parameter": f"{SYMBOLS.get(name, name)}[{','.join(map(str, index))}]",
                     "mean": float(flat[:, i].mean()), "sd": float(flat[:, i].std()),
                     lo_key: float(qs[0, i]), hi_key: float(qs[1, i]),
                     "r_hat": float(r_hat[i]), "ess": float(ess[i]),
+                    "ess_tail": float(ess_tail[i]),
                 })
         return rows
 
@@ -188,14 +215,22 @@ def relabel(initial: torch.Tensor, transition: torch.Tensor, theta: list[torch.T
     return pi, A, th, changed
 
 
-def _diagnostics(x: torch.Tensor, chains: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Split r-hat and ESS of every entry of draws `x [chains * S, ...]`."""
-    by_chain = x.reshape(chains, -1, *x.shape[1:]).double()
+def _by_chain(x: torch.Tensor, chains: int) -> np.ndarray:
+    """Draws ``[chains * S, ...]`` as ArviZ's ``[chain, draw, ...]`` (float64)."""
+    return x.detach().double().reshape(chains, -1, *x.shape[1:]).numpy()
+
+
+def diagnostics(draws: dict[str, torch.Tensor], chains: int
+                ) -> tuple[dict[str, torch.Tensor], ...]:
+    """ArviZ's rank-normalised split r-hat, bulk ESS and tail ESS of every entry of every
+    quantity in `draws` (each ``[chains * S, ...]``), by the same names. An entry constant
+    across every draw (π with K = 1) has NaN r-hat and ESS."""
+    data = az.convert_to_dataset({k: _by_chain(v, chains) for k, v in draws.items()})
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a constant entry (K = 1: π = 1) gives NaN, said so
-        r_hat = split_gelman_rubin(by_chain, chain_dim=0, sample_dim=1)
-        ess = effective_sample_size(by_chain, chain_dim=0, sample_dim=1)
-    return r_hat, ess
+        warnings.simplefilter("ignore")  # constant entries: NaN, said so in the docstring
+        found = (az.rhat(data), az.ess(data, method="bulk"), az.ess(data, method="tail"))
+    return tuple({k: torch.from_numpy(np.asarray(d[k].values, dtype=np.float64))
+                  for k in draws} for d in found)
 
 
 def emission_log_lik(family: EmissionFamily, fit: HMMFit, x: torch.Tensor) -> torch.Tensor:
@@ -258,6 +293,52 @@ def _reference_fit(family: EmissionFamily, x: torch.Tensor, K: int, M: int | Non
     return max(fits, key=lambda fit: exact_log_likelihood(family, fit, x))
 
 
+def _prior_start(family: EmissionFamily, x: torch.Tensor, K: int, M: int | None,
+                 seed: int) -> dict[str, torch.Tensor]:
+    """One draw of every site from the model's prior (seeded; a dispersed chain start)."""
+    pyro.set_rng_seed(seed)
+    with poutine.block():
+        trace = poutine.trace(hmm_model).get_trace(family, x, K, M)
+    return {name: site["value"].detach() for name, site in trace.nodes.items()
+            if site["type"] == "sample" and not site["is_observed"]
+            and not site_is_subsample(site)}
+
+
+def _nuts_chain(family: EmissionFamily, x: torch.Tensor, K: int, M: int | None,
+                start: dict[str, torch.Tensor], seed: int, num_samples: int, warmup: int,
+                max_tree_depth: int, jit_compile: bool) -> tuple[dict[str, torch.Tensor], int]:
+    """One NUTS chain from `start`: its draws by site and its divergent transitions."""
+    def model(obs: torch.Tensor) -> None:
+        hmm_model(family, obs, K, M)
+
+    pyro.set_rng_seed(seed)
+    kernel = NUTS(model, max_tree_depth=max_tree_depth, jit_compile=jit_compile,
+                  ignore_jit_warnings=True, init_strategy=init_to_value(values=start),
+                  max_plate_nesting=x.dim() - 1)
+    mcmc = MCMC(kernel, num_samples=num_samples, warmup_steps=warmup, disable_progbar=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mcmc.run(x)
+    draws = {k: v.detach() for k, v in mcmc.get_samples().items()}
+    return draws, sum(len(v) for v in mcmc.diagnostics()["divergences"].values())
+
+
+def _gibbs_chains(family: EmissionFamily, x: torch.Tensor, K: int, M: int | None,
+                  starts: list[dict[str, torch.Tensor]], seed: int, num_samples: int,
+                  warmup: int, thin: int, moves: int) -> list[dict[str, torch.Tensor]]:
+    """Gibbs chains (`hmmblog.learning.gibbs`) in lockstep on `x [..., N, T]`, datasets
+    flattened: each chain's draws by site."""
+    batch = x.shape[:-2]
+    D = math.prod(batch)
+    flat = [{k: v.double().reshape(D, *v.shape[len(batch):]) for k, v in start.items()}
+            for start in starts]
+    draws = gibbs_chains(family, x.reshape(D, *x.shape[-2:]), K, M, flat, warmup=warmup,
+                         num_samples=num_samples, thin=thin, moves=moves,
+                         rng=np.random.default_rng(seed))
+    return [{k: torch.from_numpy(v[c]).reshape(num_samples, *batch, *v.shape[3:])
+             for k, v in draws.items()} for c in range(len(starts))]
+
+
 @one_torch_thread
 def sample_posterior(
     observations: torch.Tensor,
@@ -267,17 +348,20 @@ def sample_posterior(
     M: int | None = None,
     num_samples: int = 500,
     warmup: int = 500,
-    num_chains: int = 2,
+    num_chains: int = 4,
     seed: int = 0,
     lengths: torch.Tensor | None = None,
     standardize: bool = False,
-    init: str | Sequence[dict[str, torch.Tensor]] = "map",
+    sampler: str | None = None,
+    thin: int = 5,
+    moves: int = 1,
+    init: str | Sequence[dict[str, torch.Tensor]] = "prior",
     reference: HMMFit | None = None,
     relabel_draws: bool = True,
     max_tree_depth: int = 6,
     jit_compile: bool = False,
 ) -> Posterior:
-    """Posterior draws of (π, A, θ) of a K-state HMM with `emission` emissions, by NUTS.
+    """Posterior draws of (π, A, θ) of a K-state HMM with `emission` emissions.
 
     The model is `hmm_model`, the one `learn` fits (flat Dirichlet priors on π and the rows
     of A, the family's prior on θ), so the posterior mode is what `learn` estimates. Data as
@@ -286,15 +370,22 @@ def sample_posterior(
     `lengths [..., N]` for a ragged batch. `standardize=True` (Gaussian) samples the model
     of (x - mean) / std, as `learn` fits it, and maps every draw back to data units.
 
-    `num_chains` chains run one after another, chain c seeded `seed + c`, each with `warmup`
-    adaptation steps (step size and a diagonal mass matrix) then `num_samples` kept draws.
-    `init="map"` starts every chain at the reference fit, ``"prior"`` at a draw from the
-    prior, or give one dict of start values (by site: ``pi``, ``A``, ``locs``, ...) per chain.
-    `max_tree_depth` caps each NUTS trajectory at 2**depth - 1 leapfrog steps (Pyro's default
-    is 10; on these posteriors depth 5-6 gave as many effective draws per second or more,
-    and it bounds the cost of a hard posterior). `reference`: the fit draws are relabelled
-    to (default: a MAP fit by `learn`, k-means start where the family has one);
-    `relabel_draws=False` keeps the sampler's labels.
+    `sampler`: ``"gibbs"`` (the default where the family has a `conditional`) or ``"nuts"``.
+    Gibbs draws the path by forward filtering, backward sampling, then π, A and θ given it,
+    and adds `moves` random-walk Metropolis steps on the marginal posterior a sweep (see
+    `hmmblog.learning.gibbs`); its chains run in lockstep. NUTS is Pyro's No-U-Turn sampler
+    with the states summed out (`max_tree_depth` caps a trajectory at 2**depth - 1 leapfrog
+    steps; `jit_compile` is Pyro's); its chains run one after another, chain c seeded
+    `seed + c`. Each of `num_chains` chains takes `warmup` discarded steps (Gibbs tunes its
+    Metropolis steps in them, NUTS its step size and a diagonal mass matrix), then keeps
+    `num_samples` draws, one every `thin` steps.
+
+    `init="prior"` starts each chain at its own draw from the prior (dispersed starts, so
+    that r-hat can see chains that disagree), ``"map"`` every chain at the reference fit, or
+    give one dict of start values (by site: ``pi``, ``A``, ``locs``, ...; missing sites from
+    the prior) per chain. `reference`: the fit draws are relabelled to (default: a MAP fit
+    by `learn`, k-means start where the family has one; none is fitted when
+    `relabel_draws=False` keeps the sampler's labels and no chain starts at it).
 
     Deterministic given `seed`; the caller's RNG states and Pyro param store are left as
     they were, and torch runs on one thread inside the call.
@@ -308,6 +399,16 @@ def sample_posterior(
     check_positive_int("num_chains", num_chains)
     check_positive_int("max_tree_depth", max_tree_depth)
     seed = check_seed("seed", seed)
+    check_positive_int("thin", thin)
+    if not isinstance(moves, int) or isinstance(moves, bool) or moves < 0:
+        raise ValueError(f"moves: expected an integer >= 0 (Metropolis steps a sweep), "
+                         f"got {moves!r}")
+    if sampler is None:
+        sampler = "gibbs" if has_conditional(family) else "nuts"
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler: expected one of {SAMPLERS} or None, got {sampler!r}")
+    if sampler == "gibbs" and not has_conditional(family):
+        family.conditional(None, None, None, {}, K, M, None)  # raises its ValueError
     if standardize and not family.standardizable:
         raise ValueError(f"standardize: not available for {family.name} emissions")
     if isinstance(init, str):
@@ -331,44 +432,41 @@ def sample_posterior(
     x_fit = (x - center) / spread if standardize else x
 
     with kept_global_state():
-        if reference is None:
+        if reference is None and (relabel_draws or init == "map"):
             reference = _reference_fit(family, x, K, M, seed, standardize)
-        ref_theta = [reference.emission_params[f] for f in family.fields]
-        if tuple(reference.initial.shape) != (*x.shape[:-2], K):
-            raise ValueError(f"reference: expected a fit with K = {K} states for these "
-                             f"observations, got initial of shape "
-                             f"{tuple(reference.initial.shape)}")
-        if standardize:  # the reference in the units the sampler works in
-            ref_sites = {"locs": (ref_theta[0] - center) / spread,
-                         "scales": ref_theta[1] / spread}
-        else:
-            ref_sites = dict(zip(family.sites, ref_theta, strict=True))
-        start = {"pi": reference.initial, "A": reference.transition, **ref_sites}
-
-        def model(obs: torch.Tensor) -> None:
-            hmm_model(family, obs, K, M)
+        if reference is not None:
+            ref_theta = [reference.emission_params[f] for f in family.fields]
+            if tuple(reference.initial.shape) != (*x.shape[:-2], K):
+                raise ValueError(f"reference: expected a fit with K = {K} states for these "
+                                 f"observations, got initial of shape "
+                                 f"{tuple(reference.initial.shape)}")
+            if standardize:  # the reference in the units the sampler works in
+                ref_sites = {"locs": (ref_theta[0] - center) / spread,
+                             "scales": ref_theta[1] / spread}
+            else:
+                ref_sites = dict(zip(family.sites, ref_theta, strict=True))
+            at_map = {"pi": reference.initial, "A": reference.transition, **ref_sites}
 
         runs: list[dict[str, torch.Tensor]] = []
         divergences = 0
         began = time.perf_counter()
+        starts = []
         for chain in range(num_chains):
-            pyro.set_rng_seed(seed + chain)
+            start = _prior_start(family, x_fit, K, M, seed + chain)
             if init == "map":
-                strategy = init_to_value(values=start)
-            elif init == "prior":
-                strategy = init_to_sample
-            else:
-                strategy = init_to_value(values=init[chain], fallback=init_to_sample)
-            kernel = NUTS(model, max_tree_depth=max_tree_depth, jit_compile=jit_compile,
-                          ignore_jit_warnings=True, init_strategy=strategy,
-                          max_plate_nesting=x.dim() - 1)
-            mcmc = MCMC(kernel, num_samples=num_samples, warmup_steps=warmup,
-                        disable_progbar=True)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                mcmc.run(x_fit)
-            runs.append({k: v.detach() for k, v in mcmc.get_samples().items()})
-            divergences += sum(len(v) for v in mcmc.diagnostics()["divergences"].values())
+                start = at_map
+            elif not isinstance(init, str):
+                start = {**start, **init[chain]}
+            starts.append(start)
+        if sampler == "gibbs":
+            runs = _gibbs_chains(family, x_fit, K, M, starts, seed, num_samples, warmup, thin,
+                                 moves)
+        for chain, start in enumerate(starts if sampler == "nuts" else []):
+            draws, diverged = _nuts_chain(family, x_fit, K, M, start, seed + chain,
+                                          num_samples * thin, warmup, max_tree_depth,
+                                          jit_compile)
+            runs.append({k: v[thin - 1::thin] for k, v in draws.items()})
+            divergences += diverged
         seconds = time.perf_counter() - began
 
     draws = {k: torch.cat([r[k] for r in runs]) for k in runs[0]}
@@ -382,14 +480,12 @@ def sample_posterior(
         ref_rows = _state_rows(ref_theta, batch_dims)
         pi, A, th, changed = relabel(pi, A, th, ref_rows)
     params = {"initial": pi, "transition": A, **dict(zip(family.fields, th, strict=True))}
-    r_hat, ess = {}, {}
-    for name, value in params.items():
-        r_hat[name], ess[name] = _diagnostics(value, num_chains)
+    r_hat, ess, ess_tail = diagnostics(params, num_chains)
     return Posterior(
-        family=family.name, K=K, chains=num_chains, initial=pi, transition=A,
-        emission_params=dict(zip(family.fields, th, strict=True)), r_hat=r_hat, ess=ess,
-        reference=reference, divergences=divergences, seconds=seconds, relabelled=changed,
-        raw=raw,
+        family=family.name, K=K, chains=num_chains, sampler=sampler, initial=pi,
+        transition=A, emission_params=dict(zip(family.fields, th, strict=True)),
+        r_hat=r_hat, ess=ess, ess_tail=ess_tail, reference=reference,
+        divergences=divergences, seconds=seconds, relabelled=changed, raw=raw,
     )
 
 
