@@ -6,8 +6,8 @@ spread by a Dirichlet(1)), π ~ Dirichlet(1). `random_gaussian_hmm(seed)` draws 
 
 * K choice: `select_num_states(x, candidates=1..5)` with its defaults (BIC); right if
   `.best` is the true K. Target: at least 8 of 10.
-* Coverage: `sample_posterior(x, true K, "gaussian")` (defaults: 2 chains of 500 warm-up and
-  500 kept draws); the 90 % equal-tailed interval of every state's mean (states matched to
+* Coverage: `sample_posterior(x, true K, "gaussian")` with its defaults (since issue 21: four
+  chains from prior draws, Gibbs with Metropolis moves); the 90 % equal-tailed interval of every state's mean (states matched to
   the truth by `align_states` on the posterior means) contains the true mean. Target: >= 80 %
   of all states.
 

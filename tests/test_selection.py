@@ -110,21 +110,3 @@ def test_argument_errors_name_the_argument(kwargs, name):
     args = {"candidates": [1, 2], **kwargs}
     with pytest.raises(ValueError, match=f"^{name}:"):
         hmmblog.select_num_states(x, **args)
-
-
-def test_post_6_k_choice_study_reruns():
-    """Post 6 reads `k_choice.csv` (minutes of fits); rerun its first dataset."""
-    import importlib.util
-    from pathlib import Path
-
-    import pandas as pd
-
-    folder = Path(__file__).parents[1] / "posts" / "06-how-many-states"
-    spec = importlib.util.spec_from_file_location("studies", folder / "studies.py")
-    studies = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(studies)
-    stored = pd.read_csv(folder / "k_choice.csv")
-    row = studies.k_choice(sizes=(100,), datasets=range(1)).iloc[0]
-    want = stored[(stored["T"] == 100) & (stored.dataset == 0)].iloc[0]
-    for column in ("true_K", "bic", "aic", "heldout"):
-        assert row[column] == want[column], column

@@ -1,9 +1,10 @@
 """State paths drawn from p(z | x) by forward filtering, backward sampling (FFBS), compiled.
 
 `sample_paths` takes π, A and ℓ like every function of `hmmblog.inference`; the loops under
-it, `ffbs_rows` and `log_likelihood_rows` (the filter alone), let every row (sequence) have
-its own π and A, which is what the posterior sampler needs (`hmmblog.learning.gibbs`: many
-datasets and chains in lockstep). The forward filter keeps
+it, `ffbs_rows`, `log_likelihood_rows` (the filter alone) and `smooth_rows` (forward-backward
+for EM), let every row (sequence) have its own π and A, which is what the posterior sampler
+and EM need (`hmmblog.learning.gibbs`, `hmmblog.learning.em`: many datasets, chains or
+restarts in lockstep). The forward filter keeps
 
     α_t(j) = p(z_t = j | x_{1:t}) ∝ Σ_i α_{t-1}(i) A_ij · p(x_t | z_t = j),
 
@@ -34,7 +35,7 @@ from hmmblog.inference.rows import one_torch_thread
 from hmmblog.validation import check_hmm, check_seed
 
 __all__ = ["PathDraws", "ffbs_rows", "filter_row", "log_likelihood_rows", "sample_paths",
-           "scaled_likelihoods"]
+           "scaled_likelihoods", "smooth_rows"]
 
 
 class PathDraws(NamedTuple):
@@ -90,6 +91,54 @@ def log_likelihood_rows(pi, A, lik, log_px):  # pragma: no cover - compiled
     alpha = np.empty((T, K))
     for r in range(R):
         log_px[r] = filter_row(pi[r], A[r], lik[r], alpha)
+
+
+@numba.njit(cache=True, nogil=True)
+def smooth_rows(pi, A, lik, gamma, xi, log_px):  # pragma: no cover - compiled
+    """Forward-backward for each row r of ``lik [R, T, K]`` (`scaled_likelihoods`) under its
+    own π ``[R, K]`` and A ``[R, K, K]``: fills the smoothed marginals ``gamma [R, T, K]`` =
+    p(z_t | x), the expected transitions ``xi [R, K, K]`` = Σ_t p(z_t = i, z_{t+1} = j | x)
+    and ``log_px [R]`` (less its shift). The E-step of EM (`hmmblog.learning.em`)."""
+    R, T, K = lik.shape
+    alpha = np.empty((T, K))
+    norms = np.empty(T)
+    beta = np.empty(K)
+    before = np.empty(K)
+    for r in range(R):
+        total = 0.0
+        for t in range(T):
+            norm = 0.0
+            for j in range(K):
+                if t == 0:
+                    prior = pi[r, j]
+                else:
+                    prior = 0.0
+                    for i in range(K):
+                        prior += alpha[t - 1, i] * A[r, i, j]
+                v = prior * lik[r, t, j]
+                alpha[t, j] = v
+                norm += v
+            for j in range(K):
+                alpha[t, j] /= norm
+            norms[t] = norm
+            total += math.log(norm)
+        log_px[r] = total
+        for i in range(K):
+            for j in range(K):
+                xi[r, i, j] = 0.0
+            beta[i] = 1.0
+            gamma[r, T - 1, i] = alpha[T - 1, i]
+        for t in range(T - 2, -1, -1):  # β_t(i) = Σ_j A_ij ℓ_{t+1}(j) β_{t+1}(j) / c_{t+1}
+            for i in range(K):
+                acc = 0.0
+                for j in range(K):
+                    w = A[r, i, j] * lik[r, t + 1, j] * beta[j] / norms[t + 1]
+                    xi[r, i, j] += alpha[t, i] * w
+                    acc += w
+                before[i] = acc
+            for i in range(K):
+                beta[i] = before[i]
+                gamma[r, t, i] = alpha[t, i] * beta[i]
 
 
 @numba.njit(cache=True, nogil=True)

@@ -87,6 +87,16 @@ class Categorical(EmissionFamily):
         g = rng.standard_gamma(1.0 + counts)
         return {"B": g / g.sum(-1, keepdims=True)}
 
+    def m_step(self, x: np.ndarray, observed: np.ndarray, weights: np.ndarray,
+               theta: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """B_km ∝ Σ_t p(z_t = k | x) [x_t = m] (the flat prior's MAP is the ML estimate); a
+        state with no weight keeps its row."""
+        M = theta["B"].shape[-1]
+        onehot = (x[..., None] == np.arange(M)) & observed[..., None]  # [D, N, T, M]
+        counts = np.einsum("dntk,dntm->dkm", weights, onehot.astype(np.float64))
+        rows = counts.sum(-1, keepdims=True)
+        return {"B": np.where(rows > 0, counts / np.where(rows > 0, rows, 1), theta["B"])}
+
 
 CATEGORICAL = register(Categorical())
 

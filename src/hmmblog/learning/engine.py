@@ -28,8 +28,10 @@ import numpy as np
 import pyro
 import pyro.distributions as dist
 import torch
+from pyro import poutine
 from pyro.infer import Trace_ELBO, TraceEnum_ELBO
 from pyro.infer.autoguide import init_to_sample, init_to_value
+from pyro.poutine.util import site_is_subsample
 from torch.distributions import Distribution
 
 from hmmblog.learning.fit import fit_map
@@ -37,15 +39,16 @@ from hmmblog.models import hmm_story, start_transition_logits
 from hmmblog.validation import as_tensor, check_lengths, check_positive_int
 
 __all__ = ["FAMILIES", "EmissionFamily", "HMMFit", "hmm_model", "hmm_model_enumerated", "learn",
-           "nanstd", "pad_as_missing", "register", "state_prior", "state_sums"]
+           "nanstd", "pad_as_missing", "prior_start", "register", "state_prior", "state_sums",
+           "weighted_sums"]
 
 
 class EmissionFamily:
     """An emission family as the learner sees it. A subclass sets `name`, `sites` (the Pyro
     sample sites of θ, in the order the prior draws them) and `fields` (the names the result
     gives them), and implements `check`, `prior` and `distribution`; `start` (for
-    ``init="kmeans"``), `to_data_units` (for ``standardize=True``) and `conditional` (for
-    Gibbs sampling) are optional."""
+    ``init="kmeans"``), `to_data_units` (for ``standardize=True``), `conditional` (for
+    Gibbs sampling) and `m_step` (for EM) are optional."""
 
     name: ClassVar[str]
     sites: ClassVar[tuple[str, ...]]
@@ -87,6 +90,13 @@ class EmissionFamily:
         raise ValueError(f"sampler: 'gibbs' is not available for {self.name} emissions "
                          f"(the family has no conditional); use 'nuts'")
 
+    def m_step(self, x: np.ndarray, observed: np.ndarray, weights: np.ndarray,
+               theta: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The θ that maximises E[log p(x, z | θ)] + log p(θ) given the E-step's weights
+        ``[D, N, T, K]`` = p(z_t = k | x) (EM, `hmmblog.learning.em`): data ``x``,
+        ``observed [D, N, T]``, the current θ by site ``[D, K, ...]``. Optional."""
+        raise ValueError(f"EM is not available for {self.name} emissions (no m_step)")
+
     def start(self, observations: torch.Tensor, K: int) -> dict[str, torch.Tensor]:
         """A deterministic, data-driven start for every site (``init="kmeans"``)."""
         raise ValueError(f"init: 'kmeans' is not available for {self.name} emissions")
@@ -126,6 +136,29 @@ def state_sums(x: np.ndarray, observed: np.ndarray, z: np.ndarray, K: int
     values = x[observed].astype(np.float64)
     return tuple(np.bincount(cell, weights=w, minlength=D * K).reshape(D, K)
                  for w in (None, values, values * values))
+
+
+def prior_start(family: EmissionFamily, x: torch.Tensor, K: int, M: int | None,
+                seed: int) -> dict[str, torch.Tensor]:
+    """One draw of every site of `hmm_model` from its prior (a dispersed start for a chain or
+    a restart), seeded; torch's global RNG is left as it was."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        with poutine.block():
+            trace = poutine.trace(hmm_model).get_trace(family, x, K, M)
+    return {name: site["value"].detach() for name, site in trace.nodes.items()
+            if site["type"] == "sample" and not site["is_observed"]
+            and not site_is_subsample(site)}
+
+
+def weighted_sums(x: np.ndarray, observed: np.ndarray, weights: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Σ_t w_tk, Σ_t w_tk x_t and Σ_t w_tk x_t² over the observed steps of each dataset:
+    three ``[D, K]`` arrays, from ``x``, ``observed [D, N, T]`` and ``weights [D, N, T, K]``
+    (p(z_t = k | x), EM's E-step)."""
+    w = np.where(observed[..., None], weights, 0.0)
+    xs = np.where(observed, x, 0.0)[..., None].astype(np.float64)
+    return w.sum((1, 2)), (w * xs).sum((1, 2)), (w * xs * xs).sum((1, 2))
 
 
 def _per_state(theta: torch.Tensor, event_dims: int) -> torch.Tensor:

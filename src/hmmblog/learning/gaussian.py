@@ -22,6 +22,7 @@ from hmmblog.learning.engine import (
     register,
     state_prior,
     state_sums,
+    weighted_sums,
 )
 from hmmblog.learning.kmeans import chain_counts, farthest_point_centers, kmeans_segmentation
 from hmmblog.validation import check_positive_int
@@ -88,9 +89,7 @@ class Gaussian(EmissionFamily):
         f(u) = −n u − SS e^{−2u} / 2 − u² / 2 (SS = Σ (x_t − μ_k)²) is concave: the proposal
         is a Student-t (4 degrees of freedom) at f's mode with f's curvature there."""
         n, total, squares = state_sums(x, observed, z, K)
-        count = n.sum(-1, keepdims=True)  # the prior's centre and spread, per dataset
-        m = total.sum(-1, keepdims=True) / count
-        s = 3 * np.sqrt((squares.sum(-1, keepdims=True) - count * m**2) / (count - 1))
+        m, s = prior_center_spread(x, observed)
         sigma = theta["scales"]
         precision = 1 / s**2 + n / sigma**2
         mean = (m / s**2 + total / sigma**2) / precision
@@ -100,11 +99,7 @@ class Gaussian(EmissionFamily):
         def f(u: np.ndarray) -> np.ndarray:
             return -n * u - 0.5 * ss * np.exp(-2 * u) - 0.5 * u**2
 
-        u = np.where(n > 0, 0.5 * np.log(np.maximum(ss, 1e-300) / np.maximum(n, 1)), 0.0)
-        u = np.clip(u, -30.0, 30.0)
-        for _ in range(50):  # Newton on f'(u) = −n + SS e^{−2u} − u, which is decreasing
-            grad = -n + ss * np.exp(-2 * u) - u
-            u = u + np.clip(grad / (2 * ss * np.exp(-2 * u) + 1), -2.0, 2.0)
+        u = log_scale_mode(n, ss)
         width = 1 / np.sqrt(2 * ss * np.exp(-2 * u) + 1)
         proposal = u + width * rng.standard_t(4, size=u.shape)
 
@@ -115,6 +110,18 @@ class Gaussian(EmissionFamily):
         log_ratio = f(proposal) - f(current) + log_q(current) - log_q(proposal)
         accept = np.log(rng.random(u.shape)) < log_ratio
         return {"locs": mu, "scales": np.where(accept, np.exp(proposal), sigma)}
+
+    def m_step(self, x: np.ndarray, observed: np.ndarray, weights: np.ndarray,
+               theta: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The MAP update given p(z_t = k | x): μ_k, the prior's normal times the weighted
+        readings (given σ_k); then σ_k, the maximum of −(n + 1) log σ − SS / 2σ² − (log σ)²
+        / 2 (the log-normal prior's density in σ; SS = Σ_t w_tk (x_t − μ_k)²)."""
+        n, total, squares = weighted_sums(x, observed, weights)
+        m, s = prior_center_spread(x, observed)
+        sigma = theta["scales"]
+        mu = (m / s**2 + total / sigma**2) / (1 / s**2 + n / sigma**2)
+        ss = np.maximum(squares - 2 * mu * total + n * mu**2, 0.0)
+        return {"locs": mu, "scales": np.exp(log_scale_mode(n + 1, ss))}
 
     def start(self, observations: torch.Tensor, K: int) -> dict[str, torch.Tensor]:
         # k-means needs a value at every step: a gap takes the median reading (a start only)
@@ -129,6 +136,25 @@ class Gaussian(EmissionFamily):
 
 
 GAUSSIAN = register(Gaussian())
+
+
+def prior_center_spread(x: np.ndarray, observed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The prior's N(mean, 3 std) of μ for each dataset of ``x [D, N, T]``: ``[D, 1]`` each."""
+    count = observed.sum((1, 2))[:, None]
+    seen = np.where(observed, x, 0.0)
+    m = seen.sum((1, 2))[:, None] / count
+    squares = np.where(observed, (x - m[:, :, None]) ** 2, 0.0).sum((1, 2))[:, None]
+    return m, 3 * np.sqrt(squares / (count - 1))
+
+
+def log_scale_mode(n: np.ndarray, ss: np.ndarray) -> np.ndarray:
+    """argmax_u −n u − SS e^{−2u} / 2 − u² / 2 (a concave function), by Newton's method."""
+    u = np.where(n > 0, 0.5 * np.log(np.maximum(ss, 1e-300) / np.maximum(n, 1)), 0.0)
+    u = np.clip(u, -30.0, 30.0)
+    for _ in range(50):  # f'(u) = −n + SS e^{−2u} − u is decreasing
+        grad = -n + ss * np.exp(-2 * u) - u
+        u = u + np.clip(grad / (2 * ss * np.exp(-2 * u) + 1), -2.0, 2.0)
+    return u
 
 
 def gaussian_model(observations: torch.Tensor, K: int) -> None:

@@ -11,7 +11,13 @@ import pyro
 import pyro.distributions as dist
 import torch
 
-from hmmblog.learning.engine import EmissionFamily, register, state_prior, state_sums
+from hmmblog.learning.engine import (
+    EmissionFamily,
+    register,
+    state_prior,
+    state_sums,
+    weighted_sums,
+)
 from hmmblog.learning.kmeans import chain_counts, kmeans_segmentation
 
 __all__ = ["Poisson"]
@@ -55,6 +61,13 @@ class Poisson(EmissionFamily):
         n, total = state_sums(x, observed, z, K)[:2]
         rate = n.sum(-1, keepdims=True) / total.sum(-1, keepdims=True) + n
         return {"rates": rng.standard_gamma(1.0 + total) / rate}
+
+    def m_step(self, x: np.ndarray, observed: np.ndarray, weights: np.ndarray,
+               theta: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """λ_k = Σ_t w_tk x_t / (Σ_t w_tk + 1 / mean(x)): the MAP under the exponential
+        prior."""
+        n, total, _ = weighted_sums(x, observed, weights)
+        return {"rates": total / (n + n.sum(-1, keepdims=True) / total.sum(-1, keepdims=True))}
 
     def start(self, observations: torch.Tensor, K: int) -> dict[str, torch.Tensor]:
         centers, labels = kmeans_segmentation(observations, K)

@@ -29,14 +29,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyro
 import torch
-from pyro import poutine
 from pyro.infer import MCMC, NUTS
 from pyro.infer.autoguide import init_to_value
-from pyro.poutine.util import site_is_subsample
 
 from hmmblog.alignment import align_states, permute_states
 from hmmblog.inference.forward_backward import log_likelihood
 from hmmblog.inference.rows import one_torch_thread
+from hmmblog.learning.em import em_fit, has_m_step
 from hmmblog.learning.engine import (
     FAMILIES,
     EmissionFamily,
@@ -45,6 +44,7 @@ from hmmblog.learning.engine import (
     learn,
     nanstd,
     pad_as_missing,
+    prior_start,
 )
 from hmmblog.learning.gaussian import kmeans_init
 from hmmblog.learning.gibbs import gibbs_chains, has_conditional
@@ -257,10 +257,14 @@ def has_start(family: EmissionFamily) -> bool:
 def converged_fit(family: EmissionFamily, x: torch.Tensor, K: int, M: int | None, *,
                   seed: int, init: str | dict[str, torch.Tensor], standardize: bool,
                   restarts: int = 1) -> HMMFit:
-    """`learn` run to convergence: L-BFGS (step 1, at most 300 iterations, gradient
-    tolerance 1e-4); if its line search fails on a hard start (a non-finite loss, which
-    happens when a MAP estimate sits on the edge of the simplex), Adam's 400 default steps
-    from the same start instead."""
+    """`learn`'s MAP estimate run to convergence: by EM where the family has an `m_step`
+    (`hmmblog.learning.em`, milliseconds); else `learn` with L-BFGS (step 1, at most 300
+    iterations, gradient tolerance 1e-4) and, if its line search fails on a hard start (a
+    non-finite loss, which happens when a MAP estimate sits on the edge of the simplex),
+    Adam's 400 default steps from the same start instead."""
+    if has_m_step(family):
+        return em_fit(family, x, K, M, seed=seed, init=init, standardize=standardize,
+                      restarts=restarts)
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Encountered NaN")  # handled below
@@ -291,17 +295,6 @@ def _reference_fit(family: EmissionFamily, x: torch.Tensor, K: int, M: int | Non
         far = kmeans_init(x.masked_fill(~seen, float(x[seen].median())), K, starts="farthest")
         fits.append(converged_fit(family, x, K, M, seed=seed, init=far, standardize=False))
     return max(fits, key=lambda fit: exact_log_likelihood(family, fit, x))
-
-
-def _prior_start(family: EmissionFamily, x: torch.Tensor, K: int, M: int | None,
-                 seed: int) -> dict[str, torch.Tensor]:
-    """One draw of every site from the model's prior (seeded; a dispersed chain start)."""
-    pyro.set_rng_seed(seed)
-    with poutine.block():
-        trace = poutine.trace(hmm_model).get_trace(family, x, K, M)
-    return {name: site["value"].detach() for name, site in trace.nodes.items()
-            if site["type"] == "sample" and not site["is_observed"]
-            and not site_is_subsample(site)}
 
 
 def _nuts_chain(family: EmissionFamily, x: torch.Tensor, K: int, M: int | None,
@@ -452,7 +445,7 @@ def sample_posterior(
         began = time.perf_counter()
         starts = []
         for chain in range(num_chains):
-            start = _prior_start(family, x_fit, K, M, seed + chain)
+            start = prior_start(family, x_fit, K, M, seed + chain)
             if init == "map":
                 start = at_map
             elif not isinstance(init, str):
