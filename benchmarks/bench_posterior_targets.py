@@ -7,9 +7,9 @@ spread by a Dirichlet(1)), π ~ Dirichlet(1). `random_gaussian_hmm(seed)` draws 
 * K choice: `select_num_states(x, candidates=1..5)` with its defaults (BIC); right if
   `.best` is the true K. Target: at least 8 of 10.
 * Coverage: `sample_posterior(x, true K, "gaussian")` with its defaults (since issue 21: four
-  chains from prior draws, Gibbs with Metropolis moves); the 90 % equal-tailed interval of every state's mean (states matched to
-  the truth by `align_states` on the posterior means) contains the true mean. Target: >= 80 %
-  of all states.
+  chains from prior draws, Gibbs with Metropolis moves); the 90 % equal-tailed interval of
+  every state's mean (states matched to the truth by `align_states` on the posterior means)
+  contains the true mean. Target: >= 80 % of all states.
 
 Seeds: development used 1000-1009 (`--seeds 1000:1010`); the targets are reported on
 20261205-20261214 (the default), never used while writing the package.
