@@ -5,7 +5,7 @@ benchmark (`benchmarks/bench_posterior_speed.py`) and the tests share them.
   seed 1), bit for bit, and its truth `PI`, `A`, `B`.
 * `k_choice()`: random Gaussian HMMs (K in 2..4; the generator of
   `benchmarks/bench_posterior_targets.py`, seeds 3000, 3001, ..., never the benchmark's)
-  with T in K_SIZES steps; `select_num_states(candidates 1..5, folds 3, restarts 2)`; one
+  with T in K_SIZES steps; `select_num_states(candidates 1..5, FOLDS, RESTARTS)`; one
   row per (T, dataset): the true K and each criterion's choice.
 """
 
@@ -27,6 +27,7 @@ A = torch.tensor([[0.7, 0.3], [0.4, 0.6]])
 B = torch.tensor([[0.1, 0.4, 0.5], [0.6, 0.3, 0.1]])
 K, M = 2, 3
 K_SIZES, K_DATASETS, CANDIDATES = (100, 300), 10, [1, 2, 3, 4, 5]
+FOLDS, RESTARTS = 3, 2
 
 
 def post2_data() -> torch.Tensor:
@@ -53,7 +54,7 @@ def k_choice(sizes=K_SIZES, datasets: range | int = K_DATASETS) -> pd.DataFrame:
             hmm = random_gaussian_hmm(3000 + d, T=T)
             start = time.perf_counter()
             sel = hmmblog.select_num_states(hmm["x"], CANDIDATES, "gaussian", seed=0,
-                                            folds=3, restarts=2)
+                                            folds=FOLDS, restarts=RESTARTS)
             rows.append({"T": T, "dataset": d, "true_K": hmm["K"], **sel.best_by,
                          "seconds": time.perf_counter() - start})
     return pd.DataFrame(rows)

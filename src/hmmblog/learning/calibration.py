@@ -1,11 +1,12 @@
 """Simulation-based calibration (SBC) of `sample_posterior` for the categorical HMM.
 
 If parameters are drawn from the prior, data from the model given them, and the posterior
-sampled given the data, then the true parameters are one more draw from that posterior. So
-the rank of each true value among L posterior draws is uniform on 0..L whatever the data
-(Talts, Betancourt, Simpson, Vehtari & Gelman, 2018). A sampler that is wrong, or a prior
-that is not the one the data came from, bends the histogram of ranks: a ∪ for intervals too
-narrow, a ∩ for too wide, a slope for a bias.
+sampled given the data, then the true parameters are one more draw from that posterior. So,
+over simulations, the rank of each true value among L nearly independent posterior draws is
+uniform on 0..L (Talts, Betancourt, Simpson, Vehtari & Gelman, 2018). A sampler that is
+wrong, or a prior that is not the one the data came from, bends the histogram of ranks: a ∪
+for intervals too narrow, a ∩ for too wide, a slope for a bias. Its blind spot: a sampler
+that ignored the data and returned independent prior draws would pass.
 
 Label switching: renaming the states leaves the posterior unchanged, so a rank is taken of a
 quantity that does not depend on the names: states ordered by their probability of the
