@@ -15,6 +15,7 @@ from pyro import poutine
 
 import hmmblog
 from hmmblog.learning import FAMILIES, hmm_model
+from hmmblog.learning.engine import filled
 from hmmblog.learning.metropolis import MarginalTarget
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -94,9 +95,8 @@ def test_metropolis_target_is_the_models_log_density(name):
         x[1, 5:9] = float("nan")
     else:
         x, M = torch.poisson(torch.full((3, 30), 4.0), generator=g).double(), None
-    observed = family.observed(x)
-    target = MarginalTarget(family, x.masked_fill(~observed, 0).unsqueeze(0),
-                            observed.unsqueeze(0), 2, M)
+    x_filled, _, missing = filled(family, x.unsqueeze(0))
+    target = MarginalTarget(family, x_filled, missing, 2, M)
     rng = np.random.default_rng(0)
     points = []
     for _ in range(2):

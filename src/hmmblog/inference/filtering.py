@@ -46,10 +46,11 @@ class PathDraws(NamedTuple):
 
 
 @numba.njit(cache=True, nogil=True)
-def filter_row(pi, A, lik, alpha):  # pragma: no cover - compiled
-    """Fill ``alpha [T, K]`` with the filtered p(z_t | x_{1:t}) of one row and return
-    log p(x) less the shifts: π ``[K]``, A ``[K, K]``, ``lik [T, K]`` = p(x_t | z_t) up to
-    a factor per step (`scaled_likelihoods`)."""
+def filter_row(pi, A, lik, alpha, norms):  # pragma: no cover - compiled
+    """Fill ``alpha [T, K]`` with the filtered p(z_t | x_{1:t}) of one row and ``norms [T]``
+    with each step's normaliser, and return log p(x) less the shifts: π ``[K]``,
+    A ``[K, K]``, ``lik [T, K]`` = p(x_t | z_t) up to a factor per step
+    (`scaled_likelihoods`)."""
     T, K = lik.shape
     total = 0.0
     scale = 1.0  # the product of the normalisers since the last log, kept within range
@@ -67,6 +68,7 @@ def filter_row(pi, A, lik, alpha):  # pragma: no cover - compiled
             norm += v
         for j in range(K):
             alpha[t, j] /= norm
+        norms[t] = norm
         scale *= norm
         if scale < 1e-250 or t == T - 1:
             total += math.log(scale)
@@ -89,8 +91,9 @@ def log_likelihood_rows(pi, A, lik, log_px):  # pragma: no cover - compiled
     (`scaled_likelihoods`) under its own π ``pi [R, K]`` and A ``A [R, K, K]``."""
     R, T, K = lik.shape
     alpha = np.empty((T, K))
+    norms = np.empty(T)
     for r in range(R):
-        log_px[r] = filter_row(pi[r], A[r], lik[r], alpha)
+        log_px[r] = filter_row(pi[r], A[r], lik[r], alpha, norms)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -105,24 +108,7 @@ def smooth_rows(pi, A, lik, gamma, xi, log_px):  # pragma: no cover - compiled
     beta = np.empty(K)
     before = np.empty(K)
     for r in range(R):
-        total = 0.0
-        for t in range(T):
-            norm = 0.0
-            for j in range(K):
-                if t == 0:
-                    prior = pi[r, j]
-                else:
-                    prior = 0.0
-                    for i in range(K):
-                        prior += alpha[t - 1, i] * A[r, i, j]
-                v = prior * lik[r, t, j]
-                alpha[t, j] = v
-                norm += v
-            for j in range(K):
-                alpha[t, j] /= norm
-            norms[t] = norm
-            total += math.log(norm)
-        log_px[r] = total
+        log_px[r] = filter_row(pi[r], A[r], lik[r], alpha, norms)
         for i in range(K):
             for j in range(K):
                 xi[r, i, j] = 0.0
@@ -150,9 +136,10 @@ def ffbs_rows(pi, A, lik, uniforms, paths, log_px):  # pragma: no cover - compil
     probability exceeds u_t."""
     R, T, K = lik.shape
     alpha = np.empty((T, K))
+    norms = np.empty(T)
     w = np.empty(K)
     for r in range(R):
-        log_px[r] = filter_row(pi[r], A[r], lik[r], alpha)
+        log_px[r] = filter_row(pi[r], A[r], lik[r], alpha, norms)
         for t in range(T - 1, -1, -1):  # z_T ~ α_T, then z_t ~ α_t(i) A[i, z_{t+1}]
             norm = 0.0
             for i in range(K):

@@ -15,9 +15,11 @@ from hmmblog.emissions import MISSING
 from hmmblog.learning.engine import (
     EmissionFamily,
     HMMFit,
+    dirichlet_draw,
     hmm_model,
     hmm_model_enumerated,
     learn,
+    normalise_rows,
     pad_as_missing,
     register,
 )
@@ -84,8 +86,7 @@ class Categorical(EmissionFamily):
         D = x.shape[0]
         cell = ((np.arange(D)[:, None, None] * K + z) * M + x)[observed]
         counts = np.bincount(cell, minlength=D * K * M).reshape(D, K, M)
-        g = rng.standard_gamma(1.0 + counts)
-        return {"B": g / g.sum(-1, keepdims=True)}
+        return {"B": dirichlet_draw(rng, 1.0 + counts)}
 
     def m_step(self, x: np.ndarray, observed: np.ndarray, weights: np.ndarray,
                theta: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -94,8 +95,7 @@ class Categorical(EmissionFamily):
         M = theta["B"].shape[-1]
         onehot = (x[..., None] == np.arange(M)) & observed[..., None]  # [D, N, T, M]
         counts = np.einsum("dntk,dntm->dkm", weights, onehot.astype(np.float64))
-        rows = counts.sum(-1, keepdims=True)
-        return {"B": np.where(rows > 0, counts / np.where(rows > 0, rows, 1), theta["B"])}
+        return {"B": normalise_rows(counts, theta["B"])}
 
 
 CATEGORICAL = register(Categorical())

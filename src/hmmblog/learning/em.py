@@ -18,13 +18,20 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-import pyro
 import torch
 
 from hmmblog.inference.filtering import scaled_likelihoods, smooth_rows
-from hmmblog.learning.engine import EmissionFamily, HMMFit, nanstd, prior_start
+from hmmblog.learning.engine import (
+    EmissionFamily,
+    HMMFit,
+    filled,
+    nanstd,
+    normalise_rows,
+    prior_start,
+    state_log_lik,
+)
 
-__all__ = ["EMResult", "em", "em_fit", "has_m_step"]
+__all__ = ["EMResult", "em", "em_fit"]
 
 #: The floor under π and A inside the E-step (see `em`).
 TINY = 1e-300
@@ -41,21 +48,14 @@ class EMResult(NamedTuple):
     converged: bool
 
 
-def has_m_step(family: EmissionFamily) -> bool:
-    """Can the family be fitted by EM?"""
-    return type(family).m_step is not EmissionFamily.m_step
-
-
 def em(family: EmissionFamily, x: torch.Tensor, K: int, start: dict[str, np.ndarray], *,
        max_iter: int = 500, tol: float = 1e-8) -> EMResult:
     """EM from `start` (by site, ``[D, ...]``) on datasets ``x [D, N, T]`` (each its own
     π, A, θ), until every run's log-likelihood changes by less than `tol` relative to its
     size, or `max_iter` iterations."""
     D, N, T = x.shape
-    observed_t = family.observed(x)
-    x_filled = x.masked_fill(~observed_t, 0) if not observed_t.all() else x
-    x_np, observed = x_filled.numpy(), observed_t.numpy()
-    missing = None if observed_t.all() else ~observed_t.unsqueeze(-1)
+    x_filled, observed, missing = filled(family, x)
+    x_np = x_filled.numpy()
     pi, A = start["pi"].copy(), start["A"].copy()
     theta = {s: start[s].copy() for s in family.sites}
     gamma = np.empty((D * N, T, K))
@@ -64,13 +64,8 @@ def em(family: EmissionFamily, x: torch.Tensor, K: int, start: dict[str, np.ndar
     trace = []
     converged = False
     for iteration in range(max_iter):
-        per_state = {s: torch.from_numpy(v).reshape(D, 1, 1, *v.shape[1:])
-                     for s, v in theta.items()}
-        with pyro.validation_enabled(False):  # θ from its own M-step: valid
-            ll = family.distribution(**per_state).log_prob(x_filled.unsqueeze(-1))
-        if missing is not None:
-            ll = ll.masked_fill(missing, 0.0)
-        lik, shift = scaled_likelihoods(ll.double().numpy().reshape(D * N, T, K))
+        ll = state_log_lik(family, x_filled, missing, theta)
+        lik, shift = scaled_likelihoods(ll.reshape(D * N, T, K))
         # an M-step can set a probability to exactly 0; a tiny floor keeps every step's
         # normaliser positive when the data then visit that move (it changes nothing else)
         smooth_rows(np.repeat(np.maximum(pi, TINY), N, axis=0),
@@ -84,9 +79,7 @@ def em(family: EmissionFamily, x: torch.Tensor, K: int, start: dict[str, np.ndar
         weights = gamma.reshape(D, N, T, K)
         first = weights[:, :, 0].sum(1)
         pi = first / first.sum(-1, keepdims=True)
-        moves = xi.reshape(D, N, K, K).sum(1)
-        rows = moves.sum(-1, keepdims=True)
-        A = np.where(rows > 0, moves / np.where(rows > 0, rows, 1), A)
+        A = normalise_rows(xi.reshape(D, N, K, K).sum(1), A)
         theta = family.m_step(x_np, observed, weights, theta)
     return EMResult({"pi": pi, "A": A, **theta}, trace[-1], np.stack(trace), converged)
 

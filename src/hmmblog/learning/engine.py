@@ -39,7 +39,8 @@ from hmmblog.models import hmm_story, start_transition_logits
 from hmmblog.validation import as_tensor, check_lengths, check_positive_int
 
 __all__ = ["FAMILIES", "EmissionFamily", "HMMFit", "hmm_model", "hmm_model_enumerated", "learn",
-           "nanstd", "pad_as_missing", "prior_start", "register", "state_prior", "state_sums",
+           "dirichlet_draw", "filled", "nanstd", "normalise_rows", "pad_as_missing",
+           "prior_start", "provides", "register", "state_log_lik", "state_prior", "state_sums",
            "weighted_sums"]
 
 
@@ -87,8 +88,8 @@ class EmissionFamily:
         """Draw θ from p(θ | x, z) under the family's prior, or take a step that leaves it
         invariant (Gibbs sampling, `sample_posterior`): datasets ``x``, ``observed`` and the
         path ``z [D, N, T]``, the current θ by site ``[D, K, ...]``. Optional."""
-        raise ValueError(f"sampler: 'gibbs' is not available for {self.name} emissions "
-                         f"(the family has no conditional); use 'nuts'")
+        raise ValueError(f"Gibbs sampling is not available for {self.name} emissions "
+                         f"(no conditional)")
 
     def m_step(self, x: np.ndarray, observed: np.ndarray, weights: np.ndarray,
                theta: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -149,6 +150,50 @@ def prior_start(family: EmissionFamily, x: torch.Tensor, K: int, M: int | None,
     return {name: site["value"].detach() for name, site in trace.nodes.items()
             if site["type"] == "sample" and not site["is_observed"]
             and not site_is_subsample(site)}
+
+
+def provides(family: EmissionFamily, method: str) -> bool:
+    """Does `family` implement the optional `method` (``"start"``, ``"conditional"``,
+    ``"m_step"``, ``"to_data_units"``), rather than inherit the base class's refusal?"""
+    return getattr(type(family), method) is not getattr(EmissionFamily, method)
+
+
+def filled(family: EmissionFamily, x: torch.Tensor
+           ) -> tuple[torch.Tensor, np.ndarray, torch.Tensor | None]:
+    """Observations ``x [..., N, T]`` with a valid stand-in value (0) at missing steps,
+    where they are observed (numpy, same shape), and the mask ``[..., N, T, 1]`` of missing
+    steps (None if there are none) that `state_log_lik` takes."""
+    observed = family.observed(x)
+    if observed.all():
+        return x, observed.numpy(), None
+    return x.masked_fill(~observed, 0), observed.numpy(), ~observed.unsqueeze(-1)
+
+
+def state_log_lik(family: EmissionFamily, x: torch.Tensor, missing: torch.Tensor | None,
+                  theta: dict[str, np.ndarray]) -> np.ndarray:
+    """ℓ_t(k) = log p(x_t | θ_k) ``[D, N, T, K]`` (float64) of `filled` datasets
+    ``x [D, N, T]`` under each dataset's θ by site ``[D, K, ...]``; zero rows (no evidence)
+    where `missing`. θ comes from a sampler or an M-step, inside the support: not checked."""
+    per_state = {s: torch.from_numpy(v).reshape(v.shape[0], 1, 1, *v.shape[1:])
+                 for s, v in theta.items()}
+    with pyro.validation_enabled(False):
+        ll = family.distribution(**per_state).log_prob(x.unsqueeze(-1))
+    if missing is not None:
+        ll = ll.masked_fill(missing, 0.0)
+    return ll.double().numpy()
+
+
+def dirichlet_draw(rng: np.random.Generator, alpha: np.ndarray) -> np.ndarray:
+    """One Dirichlet(`alpha`) draw along the last axis, for every leading index."""
+    g = rng.standard_gamma(alpha)
+    return g / g.sum(-1, keepdims=True)
+
+
+def normalise_rows(weights: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """`weights` divided by their sums along the last axis; a row of zero weight takes
+    `fallback`'s row (an M-step for a state no step visits keeps its parameters)."""
+    rows = weights.sum(-1, keepdims=True)
+    return np.where(rows > 0, weights / np.where(rows > 0, rows, 1), fallback)
 
 
 def weighted_sums(x: np.ndarray, observed: np.ndarray, weights: np.ndarray

@@ -20,30 +20,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pyro
 import torch
 
 from hmmblog.inference.filtering import ffbs_rows, scaled_likelihoods
-from hmmblog.learning.engine import EmissionFamily
+from hmmblog.learning.engine import EmissionFamily, dirichlet_draw, filled, state_log_lik
 from hmmblog.learning.metropolis import TARGET_ACCEPTANCE, MarginalTarget, metropolis_step
 
-__all__ = ["gibbs_chains", "has_conditional"]
-
-
-def has_conditional(family: EmissionFamily) -> bool:
-    """Can the family draw θ given a path (`conditional`), so that Gibbs can sample it?"""
-    return type(family).conditional is not EmissionFamily.conditional
-
-
-def _dirichlet(rng: np.random.Generator, alpha: np.ndarray) -> np.ndarray:
-    """One Dirichlet draw along the last axis of `alpha`, for every leading index."""
-    g = rng.standard_gamma(alpha)
-    return g / g.sum(-1, keepdims=True)
-
-
-def _per_state(theta: np.ndarray) -> torch.Tensor:
-    """θ ``[D, K, *event]`` as ``[D, 1, 1, K, *event]``: broadcast over sequences and steps."""
-    return torch.from_numpy(theta).reshape(theta.shape[0], 1, 1, *theta.shape[1:])
+__all__ = ["gibbs_chains"]
 
 
 def gibbs_chains(family: EmissionFamily, x: torch.Tensor, K: int, M: int | None,
@@ -63,10 +46,8 @@ def gibbs_chains(family: EmissionFamily, x: torch.Tensor, K: int, M: int | None,
     C = len(starts)
     xs = x.repeat(C, 1, 1)  # [C·D, N, T]
     D, N, T = xs.shape
-    observed_t = family.observed(xs)
-    x_filled = xs.masked_fill(~observed_t, 0) if not observed_t.all() else xs
-    x_np, observed = x_filled.numpy(), observed_t.numpy()
-    missing = None if observed_t.all() else ~observed_t.unsqueeze(-1)
+    x_filled, observed, missing = filled(family, xs)
+    x_np = x_filled.numpy()
     stacked = {s: np.concatenate([st[s].double().numpy() for st in starts])
                for s in ("pi", "A", *family.sites)}
     pi, A = stacked["pi"], stacked["A"]
@@ -76,22 +57,18 @@ def gibbs_chains(family: EmissionFamily, x: torch.Tensor, K: int, M: int | None,
     log_px = np.empty(D * N)
     firsts = np.arange(D)[:, None] * K  # offsets that give each dataset its own counts
     pairs = np.arange(D)[:, None, None] * K * K
-    walk = _Walk(family, x_filled, observed_t, K, M, warmup) if moves and warmup >= 8 else None
+    walk = _Walk(family, x_filled, missing, K, M, warmup) if moves and warmup >= 8 else None
     for sweep in range(warmup + num_samples * thin):
-        per_state = {s: _per_state(v) for s, v in theta.items()}
-        with pyro.validation_enabled(False):  # θ comes from its own conditional: valid
-            ll = family.distribution(**per_state).log_prob(x_filled.unsqueeze(-1))
-        if missing is not None:
-            ll = ll.masked_fill(missing, 0.0)
-        lik, _ = scaled_likelihoods(ll.double().numpy().reshape(D * N, T, K))
+        ll = state_log_lik(family, x_filled, missing, theta)
+        lik, _ = scaled_likelihoods(ll.reshape(D * N, T, K))
         ffbs_rows(np.repeat(pi, N, axis=0), np.repeat(A, N, axis=0), lik,
                   rng.random((D * N, T)), paths, log_px)
         z = paths.reshape(D, N, T)
         first = np.bincount((firsts + z[:, :, 0]).ravel(), minlength=D * K).reshape(D, K)
         steps = pairs + z[:, :, :-1] * K + z[:, :, 1:]
         counts = np.bincount(steps.ravel(), minlength=D * K * K).reshape(D, K, K)
-        pi = _dirichlet(rng, 1.0 + first)
-        A = _dirichlet(rng, 1.0 + counts)
+        pi = dirichlet_draw(rng, 1.0 + first)
+        A = dirichlet_draw(rng, 1.0 + counts)
         theta = family.conditional(x_np, observed, z, theta, K, M, rng)
         if walk is not None:
             pi, A, theta = walk.move(sweep, pi, A, theta, moves, rng)
@@ -108,9 +85,9 @@ class _Walk:
     """The Metropolis moves of `gibbs_chains`: records each chain's warm-up draws in its
     second quarter, then walks with their covariance, the scale tuned until warm-up ends."""
 
-    def __init__(self, family: EmissionFamily, x: torch.Tensor, observed: torch.Tensor,
+    def __init__(self, family: EmissionFamily, x: torch.Tensor, missing: torch.Tensor | None,
                  K: int, M: int | None, warmup: int):
-        self.target = MarginalTarget(family, x, observed, K, M)
+        self.target = MarginalTarget(family, x, missing, K, M)
         self.sites = family.sites
         self.record = range(warmup // 4, warmup // 2)
         self.tune = range(warmup // 2, warmup)

@@ -27,7 +27,7 @@ from pyro.poutine.util import site_is_subsample
 from torch.distributions import Distribution, Independent, constraints
 
 from hmmblog.inference.filtering import log_likelihood_rows, scaled_likelihoods
-from hmmblog.learning.engine import EmissionFamily
+from hmmblog.learning.engine import EmissionFamily, state_log_lik
 
 __all__ = ["TARGET_ACCEPTANCE", "MarginalTarget", "metropolis_step"]
 
@@ -114,17 +114,17 @@ class MarginalTarget:
     """log p(u | x) + const of the model `hmm_model` for D datasets in lockstep, as a
     function of unconstrained coordinates ``u [D, P]``.
 
-    `x [D, N, T]` (filled where missing, with `observed`). The prior is traced once on the
+    `x [D, N, T]` and `missing` as `filled` gives them. The prior is traced once on the
     first dataset: every family here has the same prior for every dataset of a batch (its
     hyperparameters depend on the data, if at all, through that one dataset)."""
 
-    def __init__(self, family: EmissionFamily, x: torch.Tensor, observed: torch.Tensor,
+    def __init__(self, family: EmissionFamily, x: torch.Tensor, missing: torch.Tensor | None,
                  K: int, M: int | None):
         one = x[0]  # one dataset [N, T]; a real-valued family reads its gaps as NaN
+        if missing is not None and one.is_floating_point():
+            one = one.masked_fill(missing[0, ..., 0], float("nan"))
         with poutine.block():
-            trace = poutine.trace(family.prior).get_trace(
-                one.masked_fill(~observed[0], float("nan")) if one.is_floating_point()
-                else one, K, M)
+            trace = poutine.trace(family.prior).get_trace(one, K, M)
         self.family, self.K = family, K
         self.D, self.N, self.T = x.shape
         self.sites: list[_Site] = []
@@ -135,8 +135,7 @@ class MarginalTarget:
                 self.sites.append(site)
                 at = site.at.stop
         self.P = at
-        self.x = x.unsqueeze(-1)
-        self.missing = None if observed.all() else ~observed.unsqueeze(-1)
+        self.x, self.missing = x, missing
         self.log_px = np.empty(self.D * self.N)
 
     def pack(self, values: dict[str, np.ndarray]) -> np.ndarray:
@@ -150,14 +149,9 @@ class MarginalTarget:
         for site in self.sites:
             values[site.name], lp = site.value(u)
             total = total + lp
-        theta = {s: torch.from_numpy(v).reshape(self.D, 1, 1, *v.shape[1:])
-                 for s, v in values.items() if s in self.family.sites}
-        with pyro.validation_enabled(False):  # values from the transforms: in the support
-            ll = self.family.distribution(**theta).log_prob(self.x)
-        if self.missing is not None:
-            ll = ll.masked_fill(self.missing, 0.0)
-        lik, shift = scaled_likelihoods(ll.double().numpy().reshape(self.D * self.N, self.T,
-                                                                    self.K))
+        ll = state_log_lik(self.family, self.x, self.missing,
+                           {s: values[s] for s in self.family.sites})
+        lik, shift = scaled_likelihoods(ll.reshape(self.D * self.N, self.T, self.K))
         pi = np.repeat(values["pi"].reshape(self.D, self.K), self.N, axis=0)
         A = np.repeat(values["A"].reshape(self.D, self.K, self.K), self.N, axis=0)
         log_likelihood_rows(pi, A, lik, self.log_px)

@@ -35,19 +35,21 @@ from pyro.infer.autoguide import init_to_value
 from hmmblog.alignment import align_states, permute_states
 from hmmblog.inference.forward_backward import log_likelihood
 from hmmblog.inference.rows import one_torch_thread
-from hmmblog.learning.em import em_fit, has_m_step
+from hmmblog.learning.em import em_fit
 from hmmblog.learning.engine import (
     FAMILIES,
     EmissionFamily,
     HMMFit,
+    filled,
     hmm_model,
     learn,
     nanstd,
     pad_as_missing,
     prior_start,
+    provides,
 )
 from hmmblog.learning.gaussian import kmeans_init
-from hmmblog.learning.gibbs import gibbs_chains, has_conditional
+from hmmblog.learning.gibbs import gibbs_chains
 from hmmblog.validation import check_positive_int, check_seed
 
 __all__ = ["SAMPLERS", "Posterior", "SummaryTable", "converged_fit", "diagnostics",
@@ -237,21 +239,15 @@ def emission_log_lik(family: EmissionFamily, fit: HMMFit, x: torch.Tensor) -> to
     """ℓ_t(k) = log p(x_t | z_t = k) ``[N, T, K]`` under `fit`, zero rows at missing steps
     (no evidence), from the family's own distribution."""
     theta = {s: fit.emission_params[f] for s, f in zip(family.sites, family.fields, strict=True)}
-    observed = family.observed(x)
-    filled = x.masked_fill(~observed, 0) if not observed.all() else x
-    ll = family.distribution(**theta).log_prob(filled.unsqueeze(-1))
-    return ll.masked_fill(~observed.unsqueeze(-1), 0.0)
+    x_filled, _, missing = filled(family, x)
+    ll = family.distribution(**theta).log_prob(x_filled.unsqueeze(-1))
+    return ll if missing is None else ll.masked_fill(missing, 0.0)
 
 
 def exact_log_likelihood(family: EmissionFamily, fit: HMMFit, x: torch.Tensor) -> float:
     """log p(x | θ̂) summed over the sequences of `x [N, T]`, by the forward algorithm."""
     ll = emission_log_lik(family, fit, x).double()
     return float(log_likelihood(fit.initial.double(), fit.transition.double(), ll).sum())
-
-
-def has_start(family: EmissionFamily) -> bool:
-    """Does the family have a data-driven start (``init="kmeans"``)?"""
-    return type(family).start is not EmissionFamily.start
 
 
 def converged_fit(family: EmissionFamily, x: torch.Tensor, K: int, M: int | None, *,
@@ -262,7 +258,7 @@ def converged_fit(family: EmissionFamily, x: torch.Tensor, K: int, M: int | None
     iterations, gradient tolerance 1e-4) and, if its line search fails on a hard start (a
     non-finite loss, which happens when a MAP estimate sits on the edge of the simplex),
     Adam's 400 default steps from the same start instead."""
-    if has_m_step(family):
+    if provides(family, "m_step"):
         return em_fit(family, x, K, M, seed=seed, init=init, standardize=standardize,
                       restarts=restarts)
     try:
@@ -286,7 +282,7 @@ def _reference_fit(family: EmissionFamily, x: torch.Tensor, K: int, M: int | Non
     of two k-means starts, from quantiles and from farthest points (quantile starts can put
     two levels on one cluster and miss a distant one); for another family with a data-driven
     start, that start; else the best of three prior draws."""
-    if not has_start(family):
+    if not provides(family, "start"):
         return converged_fit(family, x, K, M, seed=seed, init="prior",
                              standardize=standardize, restarts=3)
     fits = [converged_fit(family, x, K, M, seed=seed, init="kmeans", standardize=standardize)]
@@ -397,11 +393,12 @@ def sample_posterior(
         raise ValueError(f"moves: expected an integer >= 0 (Metropolis steps a sweep), "
                          f"got {moves!r}")
     if sampler is None:
-        sampler = "gibbs" if has_conditional(family) else "nuts"
+        sampler = "gibbs" if provides(family, "conditional") else "nuts"
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler: expected one of {SAMPLERS} or None, got {sampler!r}")
-    if sampler == "gibbs" and not has_conditional(family):
-        family.conditional(None, None, None, {}, K, M, None)  # raises its ValueError
+    if sampler == "gibbs" and not provides(family, "conditional"):
+        raise ValueError(f"sampler: 'gibbs' is not available for {family.name} emissions "
+                         f"(the family has no conditional); use 'nuts'")
     if standardize and not family.standardizable:
         raise ValueError(f"standardize: not available for {family.name} emissions")
     if isinstance(init, str):
@@ -440,26 +437,26 @@ def sample_posterior(
                 ref_sites = dict(zip(family.sites, ref_theta, strict=True))
             at_map = {"pi": reference.initial, "A": reference.transition, **ref_sites}
 
-        runs: list[dict[str, torch.Tensor]] = []
         divergences = 0
         began = time.perf_counter()
-        starts = []
-        for chain in range(num_chains):
-            start = prior_start(family, x_fit, K, M, seed + chain)
-            if init == "map":
-                start = at_map
-            elif not isinstance(init, str):
-                start = {**start, **init[chain]}
-            starts.append(start)
+        if init == "map":
+            starts = [at_map] * num_chains
+        else:
+            starts = [prior_start(family, x_fit, K, M, seed + chain)
+                      for chain in range(num_chains)]
+            if not isinstance(init, str):  # the caller's values, the prior's for the rest
+                starts = [{**start, **given} for start, given in zip(starts, init, strict=True)]
         if sampler == "gibbs":
             runs = _gibbs_chains(family, x_fit, K, M, starts, seed, num_samples, warmup, thin,
                                  moves)
-        for chain, start in enumerate(starts if sampler == "nuts" else []):
-            draws, diverged = _nuts_chain(family, x_fit, K, M, start, seed + chain,
-                                          num_samples * thin, warmup, max_tree_depth,
-                                          jit_compile)
-            runs.append({k: v[thin - 1::thin] for k, v in draws.items()})
-            divergences += diverged
+        else:
+            runs = []
+            for chain, start in enumerate(starts):
+                draws, diverged = _nuts_chain(family, x_fit, K, M, start, seed + chain,
+                                              num_samples * thin, warmup, max_tree_depth,
+                                              jit_compile)
+                runs.append({k: v[thin - 1::thin] for k, v in draws.items()})
+                divergences += diverged
         seconds = time.perf_counter() - began
 
     draws = {k: torch.cat([r[k] for r in runs]) for k in runs[0]}

@@ -28,12 +28,11 @@ from pyro.poutine.util import site_is_subsample
 from torch.distributions import biject_to
 
 from hmmblog.inference.rows import one_torch_thread
-from hmmblog.learning.engine import EmissionFamily, HMMFit, pad_as_missing
+from hmmblog.learning.engine import EmissionFamily, HMMFit, pad_as_missing, provides
 from hmmblog.learning.posterior import (
     SummaryTable,
     converged_fit,
     exact_log_likelihood,
-    has_start,
     kept_global_state,
     resolve_family,
 )
@@ -84,7 +83,7 @@ class StateSelection:
 
 
 def _starts(family: EmissionFamily, restarts: int) -> list[str]:
-    first = has_start(family)
+    first = provides(family, "start")
     return (["kmeans"] if first else []) + ["prior"] * (restarts - first)
 
 
