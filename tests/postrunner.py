@@ -44,6 +44,22 @@ OPTION = re.compile(r"^#\|\s*([\w-]+)\s*:\s*(.*?)\s*$")
 MACHINE_OUTPUT = re.compile(r"\b(?:np\.\w+\(|numpy\.\w+\(|tensor\(|array\()")
 
 
+# Run in the kernel before the post: every figure drawn records the size of its smallest text as a
+# phone shows it (hmmblog.plotting.smallest_text_px), so a post can be held to legible figures.
+WATCH_FIGURES = """
+import matplotlib.figure as _figure
+from hmmblog.plotting import smallest_text_px as _smallest_text_px
+_figure_text_px = []
+_draw_figure = _figure.Figure.draw
+def _draw_and_measure(self, renderer):
+    _draw_figure(self, renderer)
+    _figure_text_px.append(_smallest_text_px(self))
+_figure.Figure.draw = _draw_and_measure
+"""
+# The smallest figure text drawn since the last call (inf when none), and forget it.
+SMALLEST_TEXT = "(min(_figure_text_px, default=float('inf')), _figure_text_px.clear())[0]"
+
+
 class PostExecutionError(RuntimeError):
     """A cell or an inline expression of a post raised; the message names both and has the
     kernel's traceback."""
@@ -56,6 +72,7 @@ class PostRun:
     seconds: float
     figures: list[Path] = field(default_factory=list)
     inline: dict[str, str] = field(default_factory=dict)
+    text_px: dict[str, float] = field(default_factory=dict)  # smallest figure text per shown cell
     printed: list[str] = field(default_factory=list)  # "label: stream: text" a reader would see
     unlabelled: list[str] = field(default_factory=list)  # figure cells without fig-cap / fig-alt
 
@@ -135,9 +152,11 @@ def run_post(path: Path | str, out_root: Path = BUILD, timeout: int = 900) -> Po
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
     inline: dict[str, str] = {}
+    text_px: dict[str, float] = {}
     start = time.perf_counter()
     try:
         with client.setup_kernel():
+            client.wait_for_reply(client.kc.execute(WATCH_FIGURES))
             for index, cell in enumerate(nb.cells):
                 if cell.cell_type == "markdown":
                     expressions = inline_expressions(cell.source)
@@ -156,9 +175,12 @@ def run_post(path: Path | str, out_root: Path = BUILD, timeout: int = 900) -> Po
                 except CellExecutionError as err:
                     raise PostExecutionError(f"{name}: {_describe(nb, index)} raised:\n{err}"
                                              ) from None
+                smallest = float(_evaluate_inline(client, [SMALLEST_TEXT], name)[SMALLEST_TEXT])
+                if _shows_output(options) and smallest < float("inf"):
+                    text_px[options.get("label", f"cell{index:02d}")] = smallest
     finally:
         nbformat.write(nb, out_dir / "executed.ipynb")
-    run = PostRun(path, out_dir, time.perf_counter() - start, inline=inline)
+    run = PostRun(path, out_dir, time.perf_counter() - start, inline=inline, text_px=text_px)
     for i, cell in enumerate(nb.cells):
         options = cell_options(cell.source) if cell.cell_type == "code" else {}
         if cell.cell_type != "code" or not _shows_output(options):

@@ -9,6 +9,7 @@ import pytest
 from postrunner import MACHINE_OUTPUT, ROOT, run_post
 
 POSTS = sorted((ROOT / "posts").glob("*/index.qmd"))
+MIN_TEXT_PX = 9  # the smallest figure text a reader can read on a phone
 
 
 def test_there_are_posts():
@@ -23,6 +24,9 @@ def test_post_executes(post: Path):
           f"{len(run.inline)} inline values")
     assert not run.unlabelled, (
         f"{post.parent.name}: figures without fig-cap and fig-alt: {run.unlabelled}")
+    small = {label: round(px, 1) for label, px in run.text_px.items() if px < MIN_TEXT_PX}
+    assert not small, (
+        f"{post.parent.name}: figure text below {MIN_TEXT_PX} px on a phone (px by cell): {small}")
     assert not run.printed, f"{post.parent.name}: printed output a reader would skip: {run.printed}"
     for expr, value in run.inline.items():
         assert value != "", f"{post.parent.name}: inline `{expr}` printed nothing"

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from io import BytesIO
+from pathlib import Path
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from PIL import Image
 
 # A colour-blind-safe palette (Okabe & Ito); state k of any model is drawn in STATE_COLORS[k].
 STATE_COLORS: tuple[str, ...] = (
@@ -26,10 +29,10 @@ def use_style() -> None:
     """Set the shared matplotlib defaults (call once at the top of a post).
 
     Figures are at most 6.4 in wide at 96 px per inch, the width of a post's text column, with
-    12 pt text (11.5 pt ticks) so that it stays readable (about 9 px) when a phone shrinks the
-    figure to its 360 px column; backgrounds are
-    transparent, so the site's dark mode (which inverts figure lightness in CSS) shows them
-    on the page's own background instead of a white box.
+    no text under 13 pt, so that a phone, which scales a figure down to its 339 px column, still
+    shows it at 9 px or more (`smallest_text_px`). Backgrounds are transparent, so the site's
+    dark mode (which inverts figure lightness in CSS) shows them on the page's own background
+    instead of a white box.
     """
     mpl.rcParams.update(
         {
@@ -46,18 +49,59 @@ def use_style() -> None:
             "axes.spines.right": False,
             "axes.grid": True,
             "grid.alpha": 0.3,
-            "axes.titlesize": 13,
+            "axes.titlesize": 14,
             "axes.titleweight": "bold",  # DejaVu Sans has no semibold (findfont would log)
-            "axes.labelsize": 12,
-            "xtick.labelsize": 11.5,
-            "ytick.labelsize": 11.5,
-            "legend.fontsize": 11.5,
+            "axes.labelsize": 13,
+            "xtick.labelsize": 13,
+            "ytick.labelsize": 13,
+            "legend.fontsize": 13,
             "legend.frameon": False,
-            "font.size": 12,
+            "font.size": 13,
             "lines.linewidth": 1.6,
             "image.cmap": "viridis",
         }
     )
+
+
+# A post's text column, in CSS px, in a 390 px wide phone window: figures are scaled down to it.
+PHONE_COLUMN_PX = 339
+
+
+def smallest_text_px(fig: plt.Figure, column_px: float = PHONE_COLUMN_PX) -> float:
+    """The height in CSS px of `fig`'s smallest visible text when the figure, saved with a tight
+    bounding box as a post shows it, is scaled to a `column_px` wide column; inf without text.
+
+    px = points × column_px / (72 × saved width in inches).
+    """
+    renderer = fig.canvas.get_renderer()
+    pad = mpl.rcParams["savefig.pad_inches"]
+    saved_width = fig.get_tightbbox(renderer).width + 2 * pad
+    sizes = [t.get_fontsize() for t in fig.findobj(mpl.text.Text)
+             if t.get_visible() and t.get_text().strip() and t.figure is not None]
+    return min(sizes, default=np.inf) * column_px / (72 * saved_width)
+
+
+# The shape social sites show a link's image in (1.91 : 1), in pixels.
+CARD_SIZE: tuple[int, int] = (1200, 630)
+
+
+def save_card(fig: plt.Figure, path: str | Path = "card.png", margin: int = 24) -> Path:
+    """Save `fig` as a post's social card: the whole figure, scaled to fit a landscape
+    `CARD_SIZE` image with `margin` px to spare and centred on an opaque white background, so it
+    reads on the light and the dark backgrounds of link previews alike (a transparent figure's
+    dark ink vanishes on a dark one). Returns the path; the figure itself is left unchanged.
+    """
+    width, height = CARD_SIZE
+    buffer = BytesIO()
+    fig.savefig(buffer, format="png", dpi=200, facecolor="white", transparent=False)
+    figure = Image.open(buffer).convert("RGB")
+    scale = min((width - 2 * margin) / figure.width, (height - 2 * margin) / figure.height)
+    figure = figure.resize((round(figure.width * scale), round(figure.height * scale)),
+                           Image.Resampling.LANCZOS)
+    card = Image.new("RGB", CARD_SIZE, "white")
+    card.paste(figure, ((width - figure.width) // 2, (height - figure.height) // 2))
+    card.save(path, optimize=True)
+    return Path(path)
 
 
 def legend_below(ax: plt.Axes, ncols: int = 3, **kwargs) -> mpl.legend.Legend:
@@ -102,7 +146,7 @@ def draw_chain_graph(
     observed: str = "x",
     hidden_names: Sequence[str] | None = None,
     observed_names: Sequence[str] | None = None,
-    label_size: float = 12,
+    label_size: float = 13,
 ) -> None:
     """Draw the HMM as a graphical model on `ax`: open circles for hidden z_t, filled circles
     for observed x_t, arrows z_{t-1} -> z_t and z_t -> x_t, and a trailing ellipsis.
