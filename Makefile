@@ -1,5 +1,6 @@
 # hmmblog: two commands on a fresh clone
-#   make site   render the Quarto site into _site/ from the committed freeze (executes nothing)
+#   make site   render the Quarto site into _site/ from the committed freeze (executes nothing);
+#               SITE_URL=... REPO_URL=... set where it is published
 #   make test   set up .venv (with test tools) and run the whole test suite, posts included
 # Authors: make render POST=<slug> (execute one post, refresh its freeze), make preview,
 # make post SLUG=05-my-topic TITLE="..." (start a new post). Also: make bench, make lint, make posts.
@@ -29,10 +30,17 @@ quarto-check:
 	  exit 1; }
 
 # Every post is frozen (_freeze/), so the site renders without Python packages or a kernel.
+# SITE_URL and REPO_URL (both, or neither) say where the site and its repository are published;
+# without them _quarto-local.yml's defaults are used (see README, Publishing).
 site: quarto-check
 	@python3 tests/freeze_status.py || { \
 	  echo "error: the posts above changed since they were executed; re-render them first."; exit 1; }
+ifneq ($(SITE_URL)$(REPO_URL),)
+	python3 tools/site_urls.py "$(SITE_URL)" "$(REPO_URL)"
+	QUARTO_PROFILE=publish $(QUARTO) render
+else
 	$(QUARTO) render
+endif
 
 # Execute one post (rendering a single file always executes it) and rewrite its freeze;
 # run after editing a post or after a package change that alters its output, then commit _freeze/.
