@@ -1,4 +1,5 @@
--- series-nav.lua: end every post with the series' table of contents and previous / next links.
+-- series-nav.lua: end every post with a link to run it as a notebook, the series' table of
+-- contents and previous / next links.
 --
 -- The list is built at render time from the front matter of posts/*/index.qmd (title, date;
 -- ordered by date, oldest first), so a new post appears in every other post's navigation
@@ -64,7 +65,16 @@ function Pandoc(doc)
     table.insert(nav, pandoc.Span({ pandoc.Str("Next: "), link(posts[index + 1]), pandoc.Str(" →") },
       { class = "series-next" }))
   end
+  -- The post as a notebook (tools/notebooks.py writes index.ipynb next to the page): linked
+  -- here as well as in the margin, which a phone does not show.
+  local run = pandoc.Para({
+    pandoc.Strong("Run it yourself: "), pandoc.Link("download this post as a notebook", "index.ipynb"),
+    pandoc.Str(" and run it from "), pandoc.Code("posts/" .. here .. "/"),
+    pandoc.Str(" in a clone of the repository, after "), pandoc.Code("make test"),
+    pandoc.Str(" has set up its environment."),
+  })
   local blocks = {
+    pandoc.Div(run, { class = "series-run" }),
     pandoc.Header(2, "In this series", { id = "in-this-series", class = "unnumbered unlisted" }),
     pandoc.OrderedList(items),
   }
