@@ -37,7 +37,15 @@ PROBLEMS_JS = """() => {
   const page = document.documentElement;
   if (page.scrollWidth > window.innerWidth)
     problems.push(`page ${page.scrollWidth} px wide in a ${window.innerWidth} px window`);
-  const copy = document.querySelectorAll('.code-copy-button').length;
+  // A shown copy button (not one in a closed dialog) whose box overlaps the code's text.
+  const copy = [...document.querySelectorAll('.code-copy-button')].filter(button => {
+    const code = button.parentElement.querySelector('code');
+    if (button.offsetParent === null || !code) return false;
+    const b = button.getBoundingClientRect(), text = document.createRange();
+    text.selectNodeContents(code);
+    return [...text.getClientRects()].some(t => t.width > 0 && t.left < b.right
+      && t.right > b.left && t.top < b.bottom && t.bottom > b.top);
+  }).length;
   if (copy) problems.push(`${copy} copy buttons over code`);
   if (!document.querySelector('.katex') && document.querySelector('.math'))
     problems.push('maths not typeset (KaTeX did not load)');

@@ -161,7 +161,8 @@ def test_the_page_check_can_fail(tmp_path: Path):
     (tmp_path / "wide.html").write_text(
         '<html><body><main><div style="width:200px;overflow-x:auto">'
         '<pre style="width:600px">a line of code far too long for a phone</pre></div>'
-        '<pre class="sourceCode"><button class="code-copy-button">copy</button></pre>'
+        '<pre style="position:relative"><button class="code-copy-button" '
+        'style="position:absolute;top:0;left:0">copy</button><code>x = 1</code></pre>'
         '<img src="missing.png"></main></body></html>')
     problems = page_problems(tmp_path, ["wide.html"], width=390)["wide.html"]
     assert any("600 px wide in a 200 px box" in p for p in problems), problems
