@@ -57,7 +57,7 @@ def _draw_and_measure(self, renderer):
 _figure.Figure.draw = _draw_and_measure
 """
 # The smallest figure text drawn since the last call (inf when none), and forget it.
-SMALLEST_TEXT = "(min(_figure_text_px, default=float('inf')), _figure_text_px.clear())[0]"
+SMALLEST_TEXT = "(float(min(_figure_text_px, default='inf')), _figure_text_px.clear())[0]"
 
 
 class PostExecutionError(RuntimeError):
